@@ -1,0 +1,3 @@
+"""noisymss: music models trained from imperfect labels."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,487 @@
+"""Random audio effects behind the project's own interface (pedalboard inside).
+
+Audio is NumPy float32 of shape (channels, samples), in and out. pedalboard (GPL-3.0) is
+used only inside this module, so the rest of the package never sees it.
+
+Randomness: every effect draws from the ``np.random.Generator`` it is given. Each effect
+first draws its on/off decision (one ``rng.random()``, always, even for p = 0 or 1), then
+its parameters only when on. So the same rng state gives the same output, and changing one
+effect's ``p`` never shifts the parameters drawn by the effects before it.
+
+Annotations: ``apply`` returns ``(audio, EffectLog)``. The log says how pitch and time were
+changed (only PitchShift and TimeStretch change them) so a caller can move a melody f0
+annotation along; ``__call__`` returns the audio only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+import pedalboard
+from scipy.signal import lfilter
+
+__all__ = [
+    "EffectLog", "Effect", "Chain", "Gain", "ChannelSwap", "Polarity", "Equalizer",
+    "Compressor", "Reverb", "Chorus", "Phaser", "Distortion", "PitchShift", "TimeStretch",
+    "RandAudioAugment", "shelf_slope_to_q",
+]
+
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EffectLog:
+    """What a chain did to pitch and time.
+
+    Attributes:
+        semitones: total pitch shift; f0 is multiplied by ``2 ** (semitones / 12)``.
+        time_rate: speed factor; content at input time ``t`` is at output time ``t / rate``.
+    """
+    semitones: float = 0.0
+    time_rate: float = 1.0
+
+    def then(self, other: EffectLog) -> EffectLog:
+        """Log of this change followed by ``other``."""
+        return EffectLog(self.semitones + other.semitones, self.time_rate * other.time_rate)
+
+    def map_f0(self, times_s: np.ndarray, f0_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(frames,) times and f0 of the input -> the same on the output (0 Hz stays 0).
+
+        Times past the audio's end are the caller's to drop (TimeStretch keeps the length).
+        """
+        return times_s / self.time_rate, f0_hz * 2.0 ** (self.semitones / 12.0)
+
+
+def _board(plugins: list, audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Run plugins as one fresh pedalboard (state reset), (C, T) -> (C, T)."""
+    if not plugins:
+        return audio
+    return pedalboard.Pedalboard(plugins)(np.ascontiguousarray(audio), sample_rate, reset=True)
+
+
+def _clamp_hz(freq: float, sample_rate: float) -> float:
+    """Keep a filter frequency below Nyquist (0.45 * sample_rate)."""
+    return float(min(freq, 0.45 * sample_rate))
+
+
+def _uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    return float(math.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1]))))
+
+
+def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    """Crop or zero-pad (at the end) to ``n`` samples."""
+    if audio.shape[-1] >= n:
+        return audio[..., :n]
+    return np.pad(audio, ((0, 0), (0, n - audio.shape[-1])))
+
+
+@dataclass
+class Effect:
+    """Base class: a randomly parameterised effect applied with probability ``p``.
+
+    Subclasses implement ``_sample`` (parameters) and either ``_plugins`` (pedalboard
+    plugins, batched by Chain into one pedalboard call) or ``_process`` (NumPy).
+    """
+    p: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def draw(self, rng: np.random.Generator, sample_rate: int) -> Params | None:
+        """On/off first (one draw), then the parameters; None when off."""
+        if rng.random() >= self.p:
+            return None
+        return self._sample(rng, sample_rate)
+
+    def _sample(self, rng: np.random.Generator, sample_rate: int) -> Params:
+        return {}
+
+    def _plugins(self, params: Params, sample_rate: int) -> list | None:
+        return None
+
+    def _process(self, audio: np.ndarray, sample_rate: int, params: Params) -> np.ndarray:
+        raise NotImplementedError
+
+    def _log(self, params: Params) -> EffectLog:
+        return EffectLog()
+
+    def apply(self, audio: np.ndarray, sample_rate: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, EffectLog]:
+        """Apply with probability p. audio: (C, T) -> ((C, T) float32, EffectLog)."""
+        return Chain([self]).apply(audio, sample_rate, rng)
+
+    def __call__(self, audio: np.ndarray, sample_rate: int,
+                 rng: np.random.Generator) -> np.ndarray:
+        """Apply with probability p. audio: (C, T) -> (C, T) float32."""
+        return self.apply(audio, sample_rate, rng)[0]
+
+
+class Chain:
+    """Effects applied in order, each switched on with its own ``p``.
+
+    Consecutive pedalboard-backed effects run as one pedalboard call.
+
+    Args:
+        effects: the effects, in order.
+    """
+    def __init__(self, effects: list[Effect]):
+        self.effects = list(effects)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.effects!r})"
+
+    def _steps(self, rng: np.random.Generator, sample_rate: int) -> list[tuple[Effect, Params]]:
+        steps = [(e, e.draw(rng, sample_rate)) for e in self.effects]
+        return [(e, params) for e, params in steps if params is not None]
+
+    def draw(self, rng: np.random.Generator, sample_rate: int) -> list[tuple[str, Params]]:
+        """(name, params) of the effects that would be applied, consuming ``rng`` as apply."""
+        return [(e.name, params) for e, params in self._steps(rng, sample_rate)]
+
+    def apply(self, audio: np.ndarray, sample_rate: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, EffectLog]:
+        """audio: (C, T) -> ((C, T) float32, EffectLog). The input is not modified."""
+        x = np.array(audio, dtype=np.float32)
+        if x.ndim != 2:
+            raise ValueError(f"audio must be (channels, samples), got shape {x.shape}")
+        log, pending = EffectLog(), []
+        for effect, params in self._steps(rng, sample_rate):
+            plugins = effect._plugins(params, sample_rate)
+            if plugins is None:
+                x, pending = _board(pending, x, sample_rate), []
+                x = effect._process(x, sample_rate, params)
+            else:
+                pending += plugins
+            log = log.then(effect._log(params))
+        x = _board(pending, x, sample_rate)
+        return np.ascontiguousarray(x, dtype=np.float32), log
+
+    def __call__(self, audio: np.ndarray, sample_rate: int,
+                 rng: np.random.Generator) -> np.ndarray:
+        """audio: (C, T) -> (C, T) float32."""
+        return self.apply(audio, sample_rate, rng)[0]
+
+
+# ----------------------------------------------------------------- general effects
+
+@dataclass
+class _Uniform(Effect):
+    """Base: each range field feeds the pedalboard plugin keyword of the same name.
+
+    Fields are drawn U(lo, hi); those named in ``_log_hz`` log-uniform, below Nyquist.
+    """
+    _plugin: ClassVar[str] = ""
+    _extra: ClassVar[dict[str, float]] = {}
+    _log_hz: ClassVar[tuple[str, ...]] = ()
+
+    def _sample(self, rng, sample_rate):
+        draw = lambda k, b: (_clamp_hz(_log_uniform(rng, b), sample_rate)  # noqa: E731
+                             if k in self._log_hz else _uniform(rng, b))
+        return {f.name: draw(f.name, getattr(self, f.name)) for f in fields(self)[1:]}
+
+    def _plugins(self, params, sample_rate):
+        return [getattr(pedalboard, self._plugin)(**params, **self._extra)]
+
+
+@dataclass
+class Gain(Effect):
+    """Gain by U(db) decibels."""
+    p: float = 1.0
+    db: tuple[float, float] = (-6.0, 6.0)
+
+    def _sample(self, rng, sample_rate):
+        return {"db": _uniform(rng, self.db)}
+
+    def _process(self, audio, sample_rate, params):
+        return audio * np.float32(10.0 ** (params["db"] / 20.0))
+
+
+@dataclass
+class ChannelSwap(Effect):
+    """Reverse the channel order (left <-> right); a no-op for mono."""
+    p: float = 0.5
+
+    def _process(self, audio, sample_rate, params):
+        return audio[::-1]
+
+
+@dataclass
+class Polarity(Effect):
+    """Invert the polarity (multiply by -1)."""
+    p: float = 0.5
+
+    def _process(self, audio, sample_rate, params):
+        return -audio
+
+
+@dataclass
+class Equalizer(Effect):
+    """A peaking filter plus low and high shelves; frequencies log-uniform, below Nyquist."""
+    p: float = 0.5
+    peak_hz: tuple[float, float] = (100.0, 8000.0)
+    peak_db: tuple[float, float] = (-9.0, 9.0)
+    peak_q: tuple[float, float] = (0.5, 2.0)
+    low_shelf_hz: tuple[float, float] = (60.0, 300.0)
+    high_shelf_hz: tuple[float, float] = (2000.0, 8000.0)
+    shelf_db: tuple[float, float] = (-6.0, 6.0)
+
+    def _sample(self, rng, sample_rate):
+        hz = lambda bounds: _clamp_hz(_log_uniform(rng, bounds), sample_rate)  # noqa: E731
+        return {"peak_hz": hz(self.peak_hz), "peak_db": _uniform(rng, self.peak_db),
+                "peak_q": _uniform(rng, self.peak_q), "low_hz": hz(self.low_shelf_hz),
+                "low_db": _uniform(rng, self.shelf_db), "high_hz": hz(self.high_shelf_hz),
+                "high_db": _uniform(rng, self.shelf_db)}
+
+    def _plugins(self, params, sample_rate):
+        return [pedalboard.PeakFilter(params["peak_hz"], params["peak_db"], params["peak_q"]),
+                pedalboard.LowShelfFilter(params["low_hz"], params["low_db"]),
+                pedalboard.HighShelfFilter(params["high_hz"], params["high_db"])]
+
+
+@dataclass
+class Compressor(_Uniform):
+    """Dynamic range compressor (no make-up gain)."""
+    p: float = 0.3
+    threshold_db: tuple[float, float] = (-30.0, -10.0)
+    ratio: tuple[float, float] = (1.5, 6.0)
+    attack_ms: tuple[float, float] = (1.0, 20.0)
+    release_ms: tuple[float, float] = (50.0, 300.0)
+    _plugin: ClassVar[str] = "Compressor"
+
+
+@dataclass
+class Reverb(_Uniform):
+    """Freeverb room reverb added to the dry signal (unity); the tail is cut at the end."""
+    p: float = 0.3
+    room_size: tuple[float, float] = (0.1, 0.8)
+    damping: tuple[float, float] = (0.2, 0.8)
+    wet_level: tuple[float, float] = (0.05, 0.3)
+    _plugin: ClassVar[str] = "Reverb"
+    _extra: ClassVar[dict[str, float]] = {"dry_level": 0.5}  # JUCE scales dry by 2
+
+
+@dataclass
+class Chorus(_Uniform):
+    """Chorus (modulated delay with feedback)."""
+    p: float = 0.2
+    rate_hz: tuple[float, float] = (0.5, 3.0)
+    depth: tuple[float, float] = (0.1, 0.5)
+    centre_delay_ms: tuple[float, float] = (5.0, 15.0)
+    feedback: tuple[float, float] = (0.0, 0.3)
+    mix: tuple[float, float] = (0.2, 0.5)
+    _plugin: ClassVar[str] = "Chorus"
+
+
+@dataclass
+class Phaser(_Uniform):
+    """Phaser (swept all-pass stages); centre log-uniform, below Nyquist."""
+    p: float = 0.2
+    rate_hz: tuple[float, float] = (0.2, 2.0)
+    depth: tuple[float, float] = (0.3, 0.8)
+    centre_frequency_hz: tuple[float, float] = (400.0, 2500.0)
+    feedback: tuple[float, float] = (0.0, 0.5)
+    mix: tuple[float, float] = (0.3, 0.6)
+    _plugin: ClassVar[str] = "Phaser"
+    _log_hz: ClassVar[tuple[str, ...]] = ("centre_frequency_hz",)
+
+
+@dataclass
+class Distortion(_Uniform):
+    """tanh waveshaper after a drive of U(drive_db) dB."""
+    p: float = 0.2
+    drive_db: tuple[float, float] = (3.0, 15.0)
+    _plugin: ClassVar[str] = "Distortion"
+
+
+@dataclass
+class PitchShift(_Uniform):
+    """Pitch shift by U(semitones), same duration; expensive. Logged as ``semitones``."""
+    p: float = 0.05
+    semitones: tuple[float, float] = (-2.0, 2.0)
+    _plugin: ClassVar[str] = "PitchShift"
+
+    def _log(self, params):
+        return EffectLog(semitones=params["semitones"])
+
+
+@dataclass
+class TimeStretch(_Uniform):
+    """Speed change by U(rate) (> 1 is faster), pitch kept; expensive. Logged as ``time_rate``.
+
+    The output is cropped or zero-padded at the end to the input length.
+    """
+    p: float = 0.05
+    rate: tuple[float, float] = (0.9, 1.1)
+
+    def _plugins(self, params, sample_rate):
+        return None
+
+    def _process(self, audio, sample_rate, params):
+        out = pedalboard.time_stretch(np.ascontiguousarray(audio), float(sample_rate),
+                                      stretch_factor=params["rate"])
+        return _fit_length(out, audio.shape[-1])
+
+    def _log(self, params):
+        return EffectLog(time_rate=params["rate"])
+
+
+# ------------------------------------------------------------- RandAudioAugment (SoX)
+
+def shelf_slope_to_q(gain_db: float, slope: float) -> float:
+    """SoX/RBJ shelf slope S -> biquad Q: 1/Q = sqrt((A + 1/A)(1/S - 1) + 2), A = 10^(g/40)."""
+    a = 10.0 ** (gain_db / 40.0)
+    return float(1.0 / math.sqrt((a + 1.0 / a) * (1.0 / slope - 1.0) + 2.0))
+
+
+def _signed_int(rng: np.random.Generator, high: int) -> int:
+    """Magnitude U_int{0..high}, then a random sign."""
+    magnitude = int(rng.integers(0, high + 1))
+    return magnitude if rng.random() < 0.5 else -magnitude
+
+
+@dataclass
+class _Sox(Effect):
+    """One of the six SoX effects; ``as_released`` reproduces the 44.1 kHz mislabel."""
+    as_released: bool = False
+
+    def _sox_rate(self, sample_rate: int) -> float:
+        """The sample rate SoX believed the audio had."""
+        return 44100.0 if self.as_released else float(sample_rate)
+
+
+@dataclass
+class _SoxFilter(_Sox):
+    """SoX ``bass`` (lowshelf), ``treble`` (highshelf) or ``equalizer`` (peaking) biquad."""
+    kind: str = "lowshelf"
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    def _sample(self, rng, sample_rate):
+        k = sample_rate / self._sox_rate(sample_rate)
+        if self.kind == "equalizer":
+            freq, q = int(rng.integers(100, 3001)), float(rng.uniform(0.5, 1.5))
+            gain, slope = _signed_int(rng, 6), None
+        else:
+            gain = _signed_int(rng, 12)
+            lo, hi = (1000, 3000) if self.kind == "highshelf" else (20, 300)
+            freq, slope = int(rng.integers(lo, hi + 1)), float(rng.uniform(0.1, 0.7))
+            q = shelf_slope_to_q(gain, slope)
+        return {"gain_db": float(gain), "freq_hz": _clamp_hz(freq * k, sample_rate),
+                "q": q, "slope": slope}
+
+    def _plugins(self, params, sample_rate):
+        cls = {"lowshelf": pedalboard.LowShelfFilter, "highshelf": pedalboard.HighShelfFilter,
+               "equalizer": pedalboard.PeakFilter}[self.kind]
+        return [cls(params["freq_hz"], params["gain_db"], params["q"])]
+
+
+@dataclass
+class _SoxOverdrive(_Sox):
+    """SoX ``overdrive`` exactly: gain, colour bias, cubic clip, DC blocker, 0.5 dry."""
+    name: ClassVar[str] = "overdrive"
+
+    def _sample(self, rng, sample_rate):
+        return {"gain_db": float(rng.integers(3, 8)), "colour": 40.0}
+
+    def _process(self, audio, sample_rate, params):
+        d = audio.astype(np.float64) * 10.0 ** (params["gain_db"] / 20.0) + params["colour"] / 200
+        d = np.where(d < -1, -2 / 3, np.where(d > 1, 2 / 3, d - d**3 / 3))
+        wet = lfilter([1.0, -1.0], [1.0, -0.995], d, axis=-1)  # per-sample pole: rate-free
+        return (0.5 * audio + 0.75 * wet).astype(np.float32)
+
+
+@dataclass
+class _SoxPhaser(_Sox):
+    """SoX ``phaser 0.9 0.8 1 0.25 2 -s`` approximated by pedalboard's Phaser.
+
+    SoX's phaser is a feedback comb out = g_out (g_in x + decay y(t - D(t))) with D swept
+    over 0..1 ms. Mapped to: rate = speed, feedback = decay, centre = first peak 1/(2 delay),
+    mix = decay / (1 + decay) (gives SoX's trough/peak ratio (1 - decay)/(1 + decay)), and
+    output gain = g_in g_out / (1 - decay) (SoX's gain at the peaks).
+    """
+    name: ClassVar[str] = "phaser"
+
+    def _sample(self, rng, sample_rate):
+        k = sample_rate / self._sox_rate(sample_rate)
+        delay_s = 0.001 / k
+        return {"rate_hz": 2.0 * k, "delay_s": delay_s,
+                "centre_hz": _clamp_hz(1.0 / (2.0 * delay_s), sample_rate), "feedback": 0.25,
+                "mix": 0.25 / 1.25, "gain": 0.9 * 0.8 / (1.0 - 0.25)}
+
+    def _plugins(self, params, sample_rate):
+        return [pedalboard.Phaser(rate_hz=params["rate_hz"], depth=0.5, mix=params["mix"],
+                                  centre_frequency_hz=params["centre_hz"],
+                                  feedback=params["feedback"]),
+                pedalboard.Gain(20.0 * math.log10(params["gain"]))]
+
+
+@dataclass
+class _SoxReverb(_Sox):
+    """SoX ``reverb rev hf room 100 20 wet`` on pedalboard's Reverb (both are Freeverb).
+
+    Feedback and HF damping use SoX's formulas, mapped onto JUCE's room_size/damping.
+    SoX's room scale (comb lengths x (0.1 + 0.9 room)) is reproduced by running the reverb
+    at that fraction of SoX's rate (this also scales the all-pass lengths, which SoX does
+    not). The wet path is delayed by the pre-delay, scaled by the wet gain and added to the
+    dry signal; the tail is cut at the input length. Mono stays mono (SoX would output two
+    channels with stereo depth 100).
+    """
+    name: ClassVar[str] = "reverb"
+
+    def _sample(self, rng, sample_rate):
+        rev, hf, room = (int(v) for v in rng.integers(30, 71, size=3))
+        wet_db = float(rng.integers(1, 7))
+        a = -1.0 / math.log(1.0 - 0.3)
+        b = 100.0 / (math.log(1.0 - 0.98) * a + 1.0)
+        feedback = 1.0 - math.exp((rev - b) / (a * b))  # SoX; JUCE: 0.7 + 0.28 room_size
+        sox_rate = self._sox_rate(sample_rate)
+        return {"reverberance": rev, "hf_damping": hf, "room_scale": room, "wet_gain_db": wet_db,
+                "pre_delay_s": 0.020 * sox_rate / sample_rate,
+                "room_size": float(np.clip((feedback - 0.7) / 0.28, 0.0, 1.0)),
+                "damping": min(1.0, (hf / 100 * 0.3 + 0.2) / 0.4),  # JUCE damp = 0.4 damping
+                "wet_level": 10.0 ** (wet_db / 20.0) / 3.0,  # JUCE scales wet by 3
+                "reverb_rate": sox_rate * (0.1 + 0.9 * room / 100)}
+
+    def _process(self, audio, sample_rate, params):
+        plugin = pedalboard.Reverb(room_size=params["room_size"], damping=params["damping"],
+                                   wet_level=params["wet_level"], dry_level=0.0, width=1.0)
+        wet = _board([plugin], audio, params["reverb_rate"])
+        shift = min(int(round(params["pre_delay_s"] * sample_rate)), audio.shape[-1])
+        return audio + _fit_length(np.pad(wet, ((0, 0), (shift, 0))), audio.shape[-1])
+
+
+class RandAudioAugment(Chain):
+    """RandAudioAugment of Kum et al., ISMIR 2020: six SoX effects, each on with prob. p.
+
+    Exact ranges from the released ``randAudioAugment.py`` (research/papers.md §2.5): low
+    shelf (±U_int{0..12} dB, U_int{20..300} Hz, slope U(0.1, 0.7)), high shelf (±U_int{0..12}
+    dB, U_int{1000..3000} Hz, slope U(0.1, 0.7)), peaking EQ (U_int{100..3000} Hz, Q U(0.5,
+    1.5), ±U_int{0..6} dB), overdrive (U_int{3..7} dB, colour 40), phaser (0.9 0.8 1 ms 0.25
+    2 Hz), reverb (reverberance, HF damping, room scale U_int{30..70} %, pre-delay 20 ms, wet
+    gain U_int{1..6} dB, dry kept). The number of effects is Binomial(6, p).
+
+    Args:
+        p: probability of each effect.
+        as_released: reproduce the released code's quirk, where SoX was told the 8 kHz audio
+            was 44.1 kHz: every frequency is scaled by sample_rate / 44100 and every time
+            (pre-delay, phaser delay, reverb delay lines) by 44100 / sample_rate. False
+            applies the intended values at the audio's true rate.
+    """
+    def __init__(self, p: float = 0.5, as_released: bool = False):
+        self.p, self.as_released = p, as_released
+        kw = {"p": p, "as_released": as_released}
+        filters = [_SoxFilter(kind=k, **kw) for k in ("lowshelf", "highshelf", "equalizer")]
+        super().__init__([*filters, _SoxOverdrive(**kw), _SoxPhaser(**kw), _SoxReverb(**kw)])
+
+    def __repr__(self) -> str:
+        return f"RandAudioAugment(p={self.p}, as_released={self.as_released})"

@@ -1,0 +1,145 @@
+"""Audio file I/O: read whole files or seek to a segment, convert rate and channels, write atomically.
+
+Audio arrays are float32 NumPy arrays of shape (channels, samples) throughout the project.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from noisymss.atomic import atomic_path
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus")
+
+
+class AudioError(Exception):
+    """A file that cannot be used as audio; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header of an audio file says."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Reads the header of `path`; raises AudioError if it is not readable audio."""
+    try:
+        info = sf.info(str(path))
+    except Exception as err:  # soundfile raises LibsndfileError, RuntimeError or TypeError
+        raise AudioError(f"{path}: not readable audio ({_short(err)})") from None
+    return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def read_audio(
+    path: str | os.PathLike,
+    start: float = 0.0,
+    duration: float | None = None,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+) -> np.ndarray:
+    """Reads `duration` seconds from `start` (whole file by default), seeking rather than decoding all.
+
+    A segment that runs past the end of the file is zero-padded, so the result always holds
+    exactly round(duration * rate) samples when a duration is given.
+
+    Args:
+        path: any file libsndfile reads (WAV, FLAC, OGG, AIFF, MP3 ...).
+        start: segment start in seconds, in the file's time.
+        duration: segment length in seconds; None reads to the end.
+        sample_rate: target rate; None keeps the file's rate.
+        channels: target channel count (1 → average, mono → repeated); None keeps the file's.
+
+    Returns:
+        float32 array of shape (channels, samples).
+    """
+    info = audio_info(path)
+    target_rate = sample_rate or info.sample_rate
+    first = int(round(start * info.sample_rate))
+    if duration is None:
+        count = max(info.frames - first, 0)
+        out_len = int(round(count * target_rate / info.sample_rate))
+    else:
+        out_len = int(round(duration * target_rate))
+        # One extra source frame so resampling sees the sample just past the segment.
+        count = int(np.ceil(duration * info.sample_rate)) + (target_rate != info.sample_rate)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            if 0 < first < info.frames:
+                f.seek(first)
+            data = f.read(count, dtype="float32", always_2d=True) if first < info.frames else np.zeros((0, info.channels), np.float32)
+    except Exception as err:
+        raise AudioError(f"{path}: read failed at {start:.3f}s ({_short(err)})") from None
+    audio = np.ascontiguousarray(data.T)
+    audio = resample(audio, info.sample_rate, target_rate)
+    audio = fit_length(audio, out_len)
+    return convert_channels(audio, channels) if channels else audio
+
+
+def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling with julius (sinc, torch); a no-op when the rates match.
+
+    Args:
+        audio: (channels, samples) float32.
+
+    Returns:
+        (channels, round(samples * new_rate / orig_rate)) float32.
+    """
+    if orig_rate == new_rate or audio.shape[-1] == 0:
+        return audio
+    import julius
+    import torch
+
+    g = np.gcd(int(orig_rate), int(new_rate))
+    out = julius.resample_frac(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate // g, new_rate // g)
+    return out.numpy().astype(np.float32, copy=False)
+
+
+def convert_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    """Mixes down to mono by averaging, or repeats a mono signal; other conversions are refused."""
+    have = audio.shape[0]
+    if have == channels:
+        return audio
+    if channels == 1:
+        return audio.mean(axis=0, keepdims=True)
+    if have == 1:
+        return np.repeat(audio, channels, axis=0)
+    raise AudioError(f"cannot convert {have} channels to {channels}; give 1 or {have}")
+
+
+def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """Crops or zero-pads the last axis to exactly `length` samples."""
+    have = audio.shape[-1]
+    if have == length:
+        return audio
+    if have > length:
+        return audio[..., :length]
+    pad = np.zeros(audio.shape[:-1] + (length - have,), dtype=audio.dtype)
+    return np.concatenate([audio, pad], axis=-1)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str | None = None) -> Path:
+    """Writes (channels, samples) audio atomically: a temp file in the same folder, then a rename.
+
+    The format follows the extension (.wav, .flac, ...). A reader never sees a half-written file.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.asarray(audio).T, sample_rate, format=path.suffix.lstrip(".").upper(), subtype=subtype)
+    return path
+
+
+def _short(err: Exception) -> str:
+    return str(err).strip().splitlines()[-1][:200] if str(err).strip() else type(err).__name__

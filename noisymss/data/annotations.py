@@ -1,0 +1,112 @@
+"""Melody f0 annotations: read the formats the project meets and put them on a 10 ms grid.
+
+An annotation reference is a path, optionally with '#N' choosing a part of a multi-part file:
+    song.f0.txt / REF.txt     mir_eval two-column text (time, Hz; 0 or negative = unvoiced),
+                              whitespace or comma separated (ADC2004 / MIREX05 style, the demo corpus)
+    song_MELODY2.csv          MedleyDB melody CSV (time,Hz)
+    song-GTF0s.mat#0          Bach10 ground truth: MIDI numbers, one row per part (0 = violin),
+                              10 ms hop, first frame centred at 23 ms
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+HOP = 0.01  # seconds: the project's f0 frame hop (JDC and mir_eval's 10 ms convention)
+BACH10_FIRST_FRAME = 0.023
+
+
+class AnnotationError(ValueError):
+    """An annotation that cannot be used; the message names the file and what to do."""
+
+
+def midi_to_hz(midi: np.ndarray) -> np.ndarray:
+    """MIDI note numbers to Hz; 0 (or less) stays 0 = unvoiced."""
+    midi = np.asarray(midi, dtype=np.float64)
+    return np.where(midi > 0, 440.0 * 2.0 ** ((midi - 69.0) / 12.0), 0.0)
+
+
+def hz_to_midi(hz: np.ndarray) -> np.ndarray:
+    """Hz to fractional MIDI numbers; 0 Hz stays 0."""
+    hz = np.asarray(hz, dtype=np.float64)
+    return np.where(hz > 0, 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-9) / 440.0), 0.0)
+
+
+def read_f0(reference: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Reads an annotation.
+
+    Returns:
+        times (N,) seconds, increasing; f0 (N,) Hz with 0 = unvoiced.
+    """
+    base, _, part = str(reference).partition("#")
+    path = Path(base)
+    if not path.is_file():
+        raise AnnotationError(f"{path}: annotation file not found")
+    if path.suffix.lower() == ".mat":
+        times, f0 = _read_gtf0s(path, int(part or 0))
+    else:
+        times, f0 = _read_columns(path)
+    if times.size and (not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0)):
+        raise AnnotationError(f"{path}: times are not strictly increasing; sort the rows or fix the file")
+    f0 = np.where(np.isfinite(f0) & (f0 > 0), f0, 0.0)
+    return times, f0
+
+
+def write_f0(path: str | os.PathLike, times: np.ndarray, f0: np.ndarray) -> None:
+    """Writes mir_eval two-column text (time, Hz), atomically."""
+    from noisymss.atomic import atomic_write_text
+
+    lines = "".join(f"{t:.3f}\t{f:.3f}\n" for t, f in zip(times, f0))
+    atomic_write_text(path, lines)
+
+
+def f0_on_grid(times: np.ndarray, f0: np.ndarray, start: float, frames: int, hop: float = HOP) -> np.ndarray:
+    """Samples an annotation at t = start + k * hop (k < frames) by nearest frame.
+
+    Frames farther than one source hop from any annotated time are unvoiced (0), so a grid
+    that runs past the annotation's end reads silence, not the last note held forever.
+    """
+    grid = start + hop * np.arange(frames)
+    if times.size == 0:
+        return np.zeros(frames)
+    idx = np.clip(np.searchsorted(times, grid), 1, len(times) - 1) if len(times) > 1 else np.zeros(frames, int)
+    if len(times) > 1:
+        left = idx - 1
+        idx = np.where(np.abs(grid - times[left]) <= np.abs(times[idx] - grid), left, idx)
+    src_hop = float(np.median(np.diff(times))) if len(times) > 1 else hop
+    out = f0[idx].astype(np.float64)
+    out[np.abs(times[idx] - grid) > max(src_hop, hop) * 1.01] = 0.0
+    return out
+
+
+def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, start=1):
+            parts = line.replace(",", " ").split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            try:
+                rows.append((float(parts[0]), float(parts[1])))
+            except (ValueError, IndexError):
+                if rows:  # a header is allowed only before the data
+                    raise AnnotationError(f"{path}:{n}: expected 'time, Hz', got {line.strip()[:60]!r}") from None
+    if not rows:
+        raise AnnotationError(f"{path}: no (time, Hz) rows found; expected mir_eval two-column text")
+    data = np.asarray(rows, dtype=np.float64)
+    return data[:, 0], data[:, 1]
+
+
+def _read_gtf0s(path: Path, part: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.io import loadmat
+
+    try:
+        midi = np.asarray(loadmat(path)["GTF0s"], dtype=np.float64)
+    except Exception as err:
+        raise AnnotationError(f"{path}: not a Bach10 GTF0s .mat file ({err})") from None
+    if not 0 <= part < midi.shape[0]:
+        raise AnnotationError(f"{path}: part #{part} out of range; the file has parts 0..{midi.shape[0] - 1}")
+    times = BACH10_FIRST_FRAME + HOP * np.arange(midi.shape[1])
+    return times, midi_to_hz(midi[part])

@@ -1,0 +1,43 @@
+"""MUSDB18-HQ and the SDX'23 label-noise / bleeding sets: one folder per song, one file per stem.
+
+    root/{train,test}/<song>/{mixture,vocals,drums,bass,other}.{wav,flac}   MUSDB18-HQ
+    root/<song>/{vocals,drums,bass,other}.wav                                SDX'23 sets
+
+Every audio file in a song folder is a stem labelled by its file stem ("vocals.wav" is given
+"vocals"); the true labels are unknown, since the SDX'23 sets are noisy on purpose. A file
+named "mixture" is the song's mixture. The split is the nearest `train`/`test`/`valid`
+folder above the song, else "train".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from noisymss.data.sources.probe import Plan, Skipped, audio_files, ignored
+
+SPLITS = ("train", "test", "valid")
+MIXTURE = "mixture"
+
+
+def scan(root: Path) -> tuple[list[Plan], list[Skipped]]:
+    """Plans a row for every audio file under root; files not inside a song folder are skipped."""
+    plans, skipped = [], []
+    for path in audio_files(root):
+        parts = path.relative_to(root).parts
+        if len(parts) < 2 or (len(parts) == 2 and parts[0].lower() in SPLITS):
+            skipped.append(Skipped(str(path), "not in a <song>/ folder"))
+            continue
+        folders = list(parts[:-1])
+        split = next((p.lower() for p in reversed(folders) if p.lower() in SPLITS), "train")
+        # The split folder is not part of the song's name, so an SDX copy and MUSDB agree on ids.
+        if folders[0].lower() in SPLITS:
+            folders = folders[1:]
+        song, name = "/".join(folders), path.stem
+        if name.lower() == MIXTURE:
+            plans.append(Plan(path, f"{song}/{name}", song, "mixture", split))
+        else:
+            plans.append(Plan(path, f"{song}/{name}", song, "stem", split, labels=(name,)))
+    # MUSDB18 (not -HQ) ships .stem.mp4 multitracks, which libsndfile cannot open: say so.
+    for path in sorted(root.rglob("*.stem.mp4")):
+        if not ignored(path, root):
+            skipped.append(Skipped(str(path), "MUSDB18 .stem.mp4 is not supported; use MUSDB18-HQ or decode the stems to WAV"))
+    return plans, skipped

@@ -1,0 +1,247 @@
+"""The demo corpus: Bach chorales rendered as vocals / drums / bass / other songs with exact stems.
+
+Each song folder holds one FLAC per stem, the mixture (the exact integer sum of the stems'
+16-bit samples), the melody f0 at 10 ms, and `meta.json`. Label noise is planned for the whole
+corpus up front from the seed, so a fraction `label_noise` of stems is corrupted in two kinds:
+
+- swap:  the stem's given label is another class (a "bass" file that is a guitar);
+- merge: the stem absorbs another stem of its song and keeps one label (a "drums" file that
+         also holds the bass); the absorbed stem is not written, so the mixture stays the sum.
+
+The truth stays in the catalog's `true_labels` column. Songs are written to a temp folder that
+is renamed when complete, so a rerun skips finished songs and never uses a half-written one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from noisymss.atomic import atomic_write_text
+from noisymss.data.annotations import write_f0
+from noisymss.data.catalog import Catalog, Entry
+from noisymss.data.synth.render import Track, Vibrato, default_soundfont, render
+from noisymss.data.synth.score import BACH10_CHORALES, chorale_names, drum_notes, satb_parts, timed_notes
+
+CLASSES = ("vocals", "drums", "bass", "other")
+_PROGRAMS = {
+    "vocals": (53,),  # Voice Oohs: follows the score within cents; Choir Aahs' slow attack does not
+    "bass": (32, 33, 34, 35, 36, 37, 38, 39),
+    "other": (0, 1, 2, 4, 5, 6, 16, 17, 19, 24, 25, 26, 27, 40, 41, 42, 48, 49),
+}
+_LEVEL_DB = {"vocals": (0.0, 1.0), "drums": (-3.0, 2.0), "bass": (-3.0, 2.0), "other": (-3.0, 2.0)}  # mean, sd
+
+
+class SynthError(RuntimeError):
+    """A demo-corpus request that cannot be carried out; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Everything that decides the corpus's content; a rerun must match it to resume."""
+
+    songs: int = 20
+    seconds: float = 30.0
+    seed: int = 0
+    label_noise: float = 0.0
+    soundfont: str = ""
+    sample_rate: int = 44100
+    splits: tuple[tuple[str, float], ...] = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
+    include_bach10: bool = False
+
+
+def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, progress: bool = True) -> Catalog:
+    """Renders (or resumes) a demo corpus in `out` and writes `out/catalog.csv`.
+
+    Returns:
+        the corpus catalog.
+    """
+    out = Path(out)
+    if not 0.0 <= settings.label_noise <= 1.0:
+        raise SynthError(f"--label-noise {settings.label_noise}: give a fraction between 0 and 1")
+    if settings.songs < 1 or settings.seconds <= 0:
+        raise SynthError("--songs and --seconds must be positive")
+    settings = _with_soundfont(settings)
+    _claim_folder(out, settings)
+    plans = plan_songs(settings)
+    todo = [p for p in plans if not (out / "songs" / p["song"] / "meta.json").is_file()]
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(plans), initial=len(plans) - len(todo), desc="synth", unit="song", disable=not progress)
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            for _ in pool.map(_render_song, [(out, settings, p) for p in todo]):
+                bar.update()
+    else:
+        for p in todo:
+            _render_song((out, settings, p))
+            bar.update()
+    bar.close()
+    catalog = Catalog([e for p in plans for e in _entries(out, p["song"], settings)], out)
+    catalog.save(out / "catalog.csv", overwrite=True)  # the generator's own table: same settings, same content
+    return catalog
+
+
+def plan_songs(settings: SynthSettings) -> list[dict]:
+    """Chooses every song's chorale, tempo, programs, split and label noise from the seed alone."""
+    rng = np.random.default_rng([settings.seed, 0])
+    names = [n for n in chorale_names() if settings.include_bach10 or n not in BACH10_CHORALES]
+    order = list(rng.permutation(len(names)))
+    plans, cursor = [], 0
+    while len(plans) < settings.songs:
+        if cursor >= 2 * len(order) or not order:
+            raise SynthError("no four-part chorale found in music21's corpus; is music21 installed completely?")
+        name = names[order[cursor % len(order)]]
+        parts = satb_parts(name)
+        cursor += 1
+        if parts is None:
+            continue
+        song_rng = np.random.default_rng([settings.seed, 1, len(plans)])
+        plans.append({
+            "song": f"{len(plans):04d}_{name}",
+            "chorale": name,
+            "parts": parts,
+            "bpm": float(song_rng.uniform(64, 100)),
+            "transpose": int(song_rng.integers(-2, 3)),
+            "programs": {c: int(song_rng.choice(p)) for c, p in _PROGRAMS.items()} | {"other2": int(song_rng.choice(_PROGRAMS["other"]))},
+            "levels_db": {c: float(song_rng.normal(*_LEVEL_DB[c])) for c in CLASSES},
+            "pans": {c: int(np.clip(song_rng.normal(64, 20), 20, 108)) for c in CLASSES},
+            "render_seed": int(song_rng.integers(2**31)),
+            "noise": {},
+        })
+    _assign_splits(plans, settings, rng)
+    _plan_label_noise(plans, settings.label_noise, rng)
+    return plans
+
+
+def _assign_splits(plans: list[dict], settings: SynthSettings, rng: np.random.Generator) -> None:
+    total = sum(f for _, f in settings.splits)
+    counts = [int(round(f / total * len(plans))) for _, f in settings.splits]
+    counts[0] += len(plans) - sum(counts)  # rounding goes to the first split
+    names = [n for (n, _), c in zip(settings.splits, counts) for _ in range(c)]
+    for plan, idx in zip(plans, rng.permutation(len(plans))):
+        plan["split"] = names[idx]
+
+
+def _plan_label_noise(plans: list[dict], rate: float, rng: np.random.Generator) -> None:
+    """Corrupts exactly round(rate * stems) stems, half swapped, half merged (merge falls back to swap)."""
+    slots = [(i, c) for i in range(len(plans)) for c in CLASSES]
+    n_noisy = int(round(rate * len(slots)))
+    chosen = [slots[k] for k in rng.choice(len(slots), n_noisy, replace=False)] if n_noisy else []
+    noisy = set(chosen)
+    absorbed: set[tuple[int, str]] = set()
+    for k, (i, cls) in enumerate(chosen):
+        candidates = [c for c in CLASSES if c != cls and (i, c) not in noisy and (i, c) not in absorbed]
+        if k % 2 == 1 and candidates:
+            other = str(rng.choice(candidates))
+            absorbed.add((i, other))
+            plans[i]["noise"][cls] = {"kind": "merge", "absorbs": other}
+        else:
+            plans[i]["noise"][cls] = {"kind": "swap", "label": str(rng.choice([c for c in CLASSES if c != cls]))}
+
+
+def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
+    out, settings, plan = args
+    final = out / "songs" / plan["song"]
+    tmp = out / "songs" / f".tmp-{plan['song']}"
+    shutil.rmtree(tmp, ignore_errors=True)  # a previous run killed mid-song
+    tmp.mkdir(parents=True)
+    rng = np.random.default_rng(plan["render_seed"])
+    seconds, spq = settings.seconds, 60.0 / plan["bpm"]
+    voice = lambda v: [(o, d, p + plan["transpose"]) for o, d, p in plan["parts"][v]]  # noqa: E731
+    sop = timed_notes(voice("soprano"), spq, seconds, rng)
+    vib = Vibrato(depth=float(rng.uniform(0.15, 0.35)), rate=float(rng.uniform(4.8, 6.2)))
+    tracks = {
+        "vocals": [Track(sop, plan["programs"]["vocals"], pan=plan["pans"]["vocals"], vibrato=vib,
+                         vibrato_phases=list(rng.uniform(0, 2 * np.pi, len(sop))))],
+        "bass": [Track(timed_notes(voice("bass"), spq, seconds, rng), plan["programs"]["bass"], pan=plan["pans"]["bass"])],
+        "other": [Track(timed_notes(voice("alto"), spq, seconds, rng), plan["programs"]["other"], pan=plan["pans"]["other"]),
+                  Track(timed_notes(voice("tenor"), spq, seconds, rng), plan["programs"]["other2"], pan=127 - plan["pans"]["other"])],
+        "drums": [Track(drum_notes(spq, seconds, rng), is_drums=True, pan=plan["pans"]["drums"])],
+    }
+    stems, f0 = {}, None
+    for cls in CLASSES:
+        audio, track_f0 = render(tracks[cls], seconds, settings.soundfont, settings.sample_rate, f0_track=0 if cls == "vocals" else None)
+        rms = np.sqrt(np.mean(audio**2)) + 1e-9
+        stems[cls] = audio * (10 ** (plan["levels_db"][cls] / 20) * 0.1 / rms)
+        f0 = track_f0 if cls == "vocals" else f0
+    # Label noise that changes audio: a merged stem holds two instruments; the absorbed one is dropped.
+    files = []  # (class slot, given labels, true labels)
+    for cls in CLASSES:
+        noise = plan["noise"].get(cls)
+        if any(n.get("absorbs") == cls for n in plan["noise"].values()):
+            continue
+        if noise and noise["kind"] == "merge":
+            stems[cls] = stems[cls] + stems[noise["absorbs"]]
+            files.append((cls, (cls,), tuple(c for c in CLASSES if c in (cls, noise["absorbs"]))))
+        elif noise:
+            files.append((cls, (noise["label"],), (cls,)))
+        else:
+            files.append((cls, (cls,), (cls,)))
+    # One scale for the song keeps the mix balance: mixture peak <= 0.9, every stem <= 0.99.
+    mix_peak = np.abs(sum(stems[c] for c, _, _ in files)).max()
+    stem_peak = max(np.abs(stems[c]).max() for c, _, _ in files)
+    scale = min(0.9 / max(mix_peak, 1e-9), 0.99 / max(stem_peak, 1e-9))
+    ints = {c: np.round(stems[c] * scale * 32767).astype(np.int32) for c, _, _ in files}
+    mixture = sum(ints.values())
+    if np.abs(mixture).max() > 32767:
+        raise SynthError(f"{plan['song']}: mixture clips after quantisation; report this as a bug")
+    import soundfile as sf
+
+    meta_stems, used = [], set()
+    for cls, given, true in files:
+        name = given[0] if given[0] not in used else f"{given[0]}-2"
+        used.add(name)
+        sf.write(tmp / f"{name}.flac", ints[cls].T.astype(np.int16), settings.sample_rate, subtype="PCM_16")
+        meta_stems.append({"file": f"{name}.flac", "labels": list(given), "true_labels": list(true)})
+    sf.write(tmp / "mixture.flac", mixture.T.astype(np.int16), settings.sample_rate, subtype="PCM_16")
+    write_f0(tmp / "melody.f0.txt", np.arange(len(f0)) * 0.01, f0)
+    meta = {k: plan[k] for k in ("song", "chorale", "bpm", "transpose", "programs", "split", "noise")}
+    meta |= {"stems": meta_stems, "mixture": "mixture.flac", "f0": "melody.f0.txt"}
+    atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1) + "\n")
+    shutil.rmtree(final, ignore_errors=True)  # only reached when meta.json was missing: an incomplete song
+    os.replace(tmp, final)
+
+
+def _entries(out: Path, song: str, settings: SynthSettings) -> list[Entry]:
+    folder = out / "songs" / song
+    meta = json.loads((folder / "meta.json").read_text())
+    common = dict(song=song, duration=float(settings.seconds), sample_rate=settings.sample_rate, channels=2, split=meta["split"])
+    f0 = str(folder / meta["f0"])
+    rows = [Entry(id=f"{song}/mixture", path=str(folder / meta["mixture"]), role="mixture", annotation=f0, **common)]
+    for stem in meta["stems"]:
+        rows.append(Entry(
+            id=f"{song}/{Path(stem['file']).stem}", path=str(folder / stem["file"]), role="stem",
+            labels=tuple(stem["labels"]), true_labels=tuple(stem["true_labels"]),
+            annotation=f0 if "vocals" in stem["true_labels"] else "", **common,
+        ))
+    return rows
+
+
+def _with_soundfont(settings: SynthSettings) -> SynthSettings:
+    path = Path(settings.soundfont) if settings.soundfont else default_soundfont()
+    if not path.is_file():
+        raise SynthError(f"--soundfont {path}: file not found; give a General MIDI .sf2 file")
+    return SynthSettings(**(asdict(settings) | {"soundfont": str(path.resolve())}))
+
+
+def _claim_folder(out: Path, settings: SynthSettings) -> None:
+    """Records the settings in out/synth.json, refusing to resume a corpus made with other settings."""
+    record = out / "synth.json"
+    wanted = json.loads(json.dumps(asdict(settings)))
+    wanted.pop("soundfont")
+    wanted["soundfont_name"] = Path(settings.soundfont).name
+    if record.is_file():
+        have = json.loads(record.read_text())
+        if have != wanted:
+            diff = ", ".join(f"{k}: {have.get(k)} -> {wanted.get(k)}" for k in wanted if have.get(k) != wanted.get(k))
+            raise SynthError(f"{out}: holds a corpus made with other settings ({diff}); use a new --out")
+    elif out.exists() and any(p for p in out.iterdir() if not p.name.startswith(".")):
+        raise SynthError(f"{out}: folder is not empty and is not a demo corpus; use a new --out")
+    else:
+        atomic_write_text(record, json.dumps(wanted, indent=1) + "\n")
