@@ -5,8 +5,8 @@ used only inside this module, so the rest of the package never sees it.
 
 Randomness: every effect draws from the ``np.random.Generator`` it is given. Each effect
 first draws its on/off decision (one ``rng.random()``, always, even for p = 0 or 1), then
-its parameters only when on. So the same rng state gives the same output, and changing one
-effect's ``p`` never shifts the parameters drawn by the effects before it.
+its parameters only when on. So the same rng state gives the same output, and an effect
+that is on draws the same parameters whatever its ``p`` (raising p only turns more on).
 
 Annotations: ``apply`` returns ``(audio, EffectLog)``. The log says how pitch and time were
 changed (only PitchShift and TimeStretch change them) so a caller can move a melody f0
@@ -40,6 +40,7 @@ class EffectLog:
         semitones: total pitch shift; f0 is multiplied by ``2 ** (semitones / 12)``.
         time_rate: speed factor; content at input time ``t`` is at output time ``t / rate``.
     """
+
     semitones: float = 0.0
     time_rate: float = 1.0
 
@@ -82,13 +83,15 @@ def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     return np.pad(audio, ((0, 0), (0, n - audio.shape[-1])))
 
 
-@dataclass
 class Effect:
     """Base class: a randomly parameterised effect applied with probability ``p``.
 
-    Subclasses implement ``_sample`` (parameters) and either ``_plugins`` (pedalboard
-    plugins, batched by Chain into one pedalboard call) or ``_process`` (NumPy).
+    Subclasses are dataclasses whose first field is ``p`` (then plain-typed parameter
+    ranges, so configs can build them). They implement ``_sample`` (parameters) and either
+    ``_plugins`` (pedalboard plugins, batched by Chain into one call) or ``_process``
+    (NumPy). The base is not a dataclass so jsonargparse accepts subclasses for ``Effect``.
     """
+
     p: float = 1.0
 
     @property
@@ -132,6 +135,7 @@ class Chain:
     Args:
         effects: the effects, in order.
     """
+
     def __init__(self, effects: list[Effect]):
         self.effects = list(effects)
 
@@ -178,6 +182,7 @@ class _Uniform(Effect):
 
     Fields are drawn U(lo, hi); those named in ``_log_hz`` log-uniform, below Nyquist.
     """
+
     _plugin: ClassVar[str] = ""
     _extra: ClassVar[dict[str, float]] = {}
     _log_hz: ClassVar[tuple[str, ...]] = ()
@@ -194,6 +199,7 @@ class _Uniform(Effect):
 @dataclass
 class Gain(Effect):
     """Gain by U(db) decibels."""
+
     p: float = 1.0
     db: tuple[float, float] = (-6.0, 6.0)
 
@@ -207,6 +213,7 @@ class Gain(Effect):
 @dataclass
 class ChannelSwap(Effect):
     """Reverse the channel order (left <-> right); a no-op for mono."""
+
     p: float = 0.5
 
     def _process(self, audio, sample_rate, params):
@@ -216,6 +223,7 @@ class ChannelSwap(Effect):
 @dataclass
 class Polarity(Effect):
     """Invert the polarity (multiply by -1)."""
+
     p: float = 0.5
 
     def _process(self, audio, sample_rate, params):
@@ -225,6 +233,7 @@ class Polarity(Effect):
 @dataclass
 class Equalizer(Effect):
     """A peaking filter plus low and high shelves; frequencies log-uniform, below Nyquist."""
+
     p: float = 0.5
     peak_hz: tuple[float, float] = (100.0, 8000.0)
     peak_db: tuple[float, float] = (-9.0, 9.0)
@@ -249,6 +258,7 @@ class Equalizer(Effect):
 @dataclass
 class Compressor(_Uniform):
     """Dynamic range compressor (no make-up gain)."""
+
     p: float = 0.3
     threshold_db: tuple[float, float] = (-30.0, -10.0)
     ratio: tuple[float, float] = (1.5, 6.0)
@@ -260,6 +270,7 @@ class Compressor(_Uniform):
 @dataclass
 class Reverb(_Uniform):
     """Freeverb room reverb added to the dry signal (unity); the tail is cut at the end."""
+
     p: float = 0.3
     room_size: tuple[float, float] = (0.1, 0.8)
     damping: tuple[float, float] = (0.2, 0.8)
@@ -271,6 +282,7 @@ class Reverb(_Uniform):
 @dataclass
 class Chorus(_Uniform):
     """Chorus (modulated delay with feedback)."""
+
     p: float = 0.2
     rate_hz: tuple[float, float] = (0.5, 3.0)
     depth: tuple[float, float] = (0.1, 0.5)
@@ -283,6 +295,7 @@ class Chorus(_Uniform):
 @dataclass
 class Phaser(_Uniform):
     """Phaser (swept all-pass stages); centre log-uniform, below Nyquist."""
+
     p: float = 0.2
     rate_hz: tuple[float, float] = (0.2, 2.0)
     depth: tuple[float, float] = (0.3, 0.8)
@@ -296,6 +309,7 @@ class Phaser(_Uniform):
 @dataclass
 class Distortion(_Uniform):
     """tanh waveshaper after a drive of U(drive_db) dB."""
+
     p: float = 0.2
     drive_db: tuple[float, float] = (3.0, 15.0)
     _plugin: ClassVar[str] = "Distortion"
@@ -304,6 +318,7 @@ class Distortion(_Uniform):
 @dataclass
 class PitchShift(_Uniform):
     """Pitch shift by U(semitones), same duration; expensive. Logged as ``semitones``."""
+
     p: float = 0.05
     semitones: tuple[float, float] = (-2.0, 2.0)
     _plugin: ClassVar[str] = "PitchShift"
@@ -318,6 +333,7 @@ class TimeStretch(_Uniform):
 
     The output is cropped or zero-padded at the end to the input length.
     """
+
     p: float = 0.05
     rate: tuple[float, float] = (0.9, 1.1)
 
@@ -350,6 +366,8 @@ def _signed_int(rng: np.random.Generator, high: int) -> int:
 @dataclass
 class _Sox(Effect):
     """One of the six SoX effects; ``as_released`` reproduces the 44.1 kHz mislabel."""
+
+    p: float = 0.5
     as_released: bool = False
 
     def _sox_rate(self, sample_rate: int) -> float:
@@ -360,6 +378,7 @@ class _Sox(Effect):
 @dataclass
 class _SoxFilter(_Sox):
     """SoX ``bass`` (lowshelf), ``treble`` (highshelf) or ``equalizer`` (peaking) biquad."""
+
     kind: str = "lowshelf"
 
     @property
@@ -387,7 +406,13 @@ class _SoxFilter(_Sox):
 
 @dataclass
 class _SoxOverdrive(_Sox):
-    """SoX ``overdrive`` exactly: gain, colour bias, cubic clip, DC blocker, 0.5 dry."""
+    """SoX ``overdrive gain 40`` exactly (overdrive.c), colour included.
+
+    d = clip3(g x + colour / 200), clip3(d) = d - d^3 / 3 (+-2/3 past +-1); a DC blocker
+    (pole 0.995 per sample, as in SoX at any rate) removes the colour bias; out = 0.5 x +
+    0.75 d.
+    """
+
     name: ClassVar[str] = "overdrive"
 
     def _sample(self, rng, sample_rate):
@@ -409,6 +434,7 @@ class _SoxPhaser(_Sox):
     mix = decay / (1 + decay) (gives SoX's trough/peak ratio (1 - decay)/(1 + decay)), and
     output gain = g_in g_out / (1 - decay) (SoX's gain at the peaks).
     """
+
     name: ClassVar[str] = "phaser"
 
     def _sample(self, rng, sample_rate):
@@ -436,6 +462,7 @@ class _SoxReverb(_Sox):
     dry signal; the tail is cut at the input length. Mono stays mono (SoX would output two
     channels with stereo depth 100).
     """
+
     name: ClassVar[str] = "reverb"
 
     def _sample(self, rng, sample_rate):
@@ -448,7 +475,7 @@ class _SoxReverb(_Sox):
         return {"reverberance": rev, "hf_damping": hf, "room_scale": room, "wet_gain_db": wet_db,
                 "pre_delay_s": 0.020 * sox_rate / sample_rate,
                 "room_size": float(np.clip((feedback - 0.7) / 0.28, 0.0, 1.0)),
-                "damping": min(1.0, (hf / 100 * 0.3 + 0.2) / 0.4),  # JUCE damp = 0.4 damping
+                "damping": min(1.0, (hf / 100 * 0.3 + 0.2) / 0.4),  # JUCE: 0.4 damping, max 1
                 "wet_level": 10.0 ** (wet_db / 20.0) / 3.0,  # JUCE scales wet by 3
                 "reverb_rate": sox_rate * (0.1 + 0.9 * room / 100)}
 
@@ -470,6 +497,12 @@ class RandAudioAugment(Chain):
     2 Hz), reverb (reverberance, HF damping, room scale U_int{30..70} %, pre-delay 20 ms, wet
     gain U_int{1..6} dB, dry kept). The number of effects is Binomial(6, p).
 
+    Mapping: shelves and EQ are the same RBJ biquads as SoX (shelf slope -> Q with
+    ``shelf_slope_to_q``); overdrive is SoX's formula; reverb is Freeverb like SoX's, with
+    SoX's feedback/damping/room-scale/pre-delay/wet-gain formulas; the phaser is
+    approximated (see ``_SoxPhaser``). Frequencies are clamped to 0.45 * sample_rate.
+    ``draw(rng, sample_rate)`` lists the (name, params) that ``apply`` would use.
+
     Args:
         p: probability of each effect.
         as_released: reproduce the released code's quirk, where SoX was told the 8 kHz audio
@@ -477,6 +510,7 @@ class RandAudioAugment(Chain):
             (pre-delay, phaser delay, reverb delay lines) by 44100 / sample_rate. False
             applies the intended values at the audio's true rate.
     """
+
     def __init__(self, p: float = 0.5, as_released: bool = False):
         self.p, self.as_released = p, as_released
         kw = {"p": p, "as_released": as_released}

@@ -4,6 +4,7 @@ Audio arrays are float32 NumPy arrays of shape (channels, samples) throughout th
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,8 +103,8 @@ def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     import julius
     import torch
 
-    g = np.gcd(int(orig_rate), int(new_rate))
-    out = julius.resample_frac(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate // g, new_rate // g)
+    g = math.gcd(int(orig_rate), int(new_rate))
+    out = julius.resample_frac(torch.from_numpy(np.ascontiguousarray(audio)), int(orig_rate) // g, int(new_rate) // g)
     return out.numpy().astype(np.float32, copy=False)
 
 

@@ -40,7 +40,8 @@ def index_dir(root: str | os.PathLike, fmt: str, progress: bool = True) -> tuple
 
     Returns:
         (catalog, skipped): the catalog's root is `root` and its paths are relative to it;
-        `skipped` lists each file left out, with the reason, in scan order.
+        `skipped` lists each file left out with the reason: layout problems first, then
+        files that failed the probe.
 
     Raises:
         ValueError: unknown format, or root is not a folder.

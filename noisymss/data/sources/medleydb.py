@@ -79,14 +79,14 @@ def _scan_song(root: Path, song_dir: Path) -> tuple[list[Plan], list[Skipped]]:
     truth_known = str(meta.get("has_bleed", "no")).lower() not in ("yes", "true")
     listed = set()
     for key, stem in sorted((meta.get("stems") or {}).items()):
-        stem = stem or {}
+        stem = stem if isinstance(stem, dict) else {}
         path = stem_dir / str(stem.get("filename") or f"{song}_STEM_{str(key).lstrip('S')}.wav")
         listed.add(path.name)
         if not path.is_file():
             skipped.append(Skipped(str(path), f"listed in metadata as {key} but missing"))
             continue
         names = stem.get("instrument") or []
-        names = [names] if isinstance(names, str) else [str(n) for n in names]
+        names = [str(n) for n in names] if isinstance(names, list) else [str(names)]
         labels = tuple(dict.fromkeys(to_class(n) for n in names if n.strip()))
         if not labels:
             skipped.append(Skipped(str(path), f"no instrument for {key} in metadata"))

@@ -39,5 +39,6 @@ def scan(root: Path) -> tuple[list[Plan], list[Skipped]]:
     # MUSDB18 (not -HQ) ships .stem.mp4 multitracks, which libsndfile cannot open: say so.
     for path in sorted(root.rglob("*.stem.mp4")):
         if not ignored(path, root):
-            skipped.append(Skipped(str(path), "MUSDB18 .stem.mp4 is not supported; use MUSDB18-HQ or decode the stems to WAV"))
+            skipped.append(Skipped(str(path), "MUSDB18 .stem.mp4 is not supported; "
+                                              "use MUSDB18-HQ or decode the stems to WAV"))
     return plans, skipped

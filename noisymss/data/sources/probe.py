@@ -17,6 +17,7 @@ from typing import Iterable
 
 import numpy as np
 import soundfile as sf
+from tqdm import tqdm
 
 from noisymss.audio.io import AUDIO_EXTENSIONS, AudioError, AudioInfo, audio_info
 from noisymss.data.catalog import Entry, make_entry
@@ -59,7 +60,10 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
             (0 frames), truncated (fewer frames decodable than the header says, or a WAV whose
             data chunk runs past the end of the file), or holding NaN or inf samples.
     """
-    info = audio_info(path)
+    try:
+        info = audio_info(path)
+    except AudioError as err:  # libsndfile repeats the path inside its message; once is enough
+        raise AudioError(str(err).replace(f"Error opening {str(path)!r}: ", "")) from None
     if info.frames <= 0:
         raise AudioError(f"{path}: empty (0 frames)")
     declared = _wav_declared_frames(Path(path))
@@ -70,8 +74,10 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
     try:
         with sf.SoundFile(str(path)) as f:
             for block in f.blocks(blocksize=BLOCK, dtype="float32", always_2d=True):
-                if not np.isfinite(block).all():
-                    raise AudioError(f"{path}: NaN or inf samples near {count / info.sample_rate:.2f} s")
+                finite = np.isfinite(block).all(axis=1)
+                if not finite.all():
+                    at = count + int(np.argmin(finite))
+                    raise AudioError(f"{path}: NaN or inf samples from {at / info.sample_rate:.3f} s")
                 count += len(block)
     except AudioError:
         raise
@@ -97,8 +103,6 @@ def probe_plans(plans: Iterable[Plan], root: Path, progress: bool = True, desc: 
         (entries, skipped): a file that fails the probe, repeats an id (e.g. the same stem as
         both .wav and .flac), or carries a label the catalog cannot store is skipped.
     """
-    from tqdm import tqdm
-
     plans = list(plans)
     entries, skipped, first = [], [], {}
     for plan in tqdm(plans, desc=desc, unit="file", file=sys.stderr, disable=not progress, dynamic_ncols=True):

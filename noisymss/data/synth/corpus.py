@@ -195,7 +195,8 @@ def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
 
     meta_stems, used = [], set()
     for cls, given, true in files:
-        name = given[0] if given[0] not in used else f"{given[0]}-2"
+        # Files are named by their given label, as in real noisy sets ("bass.wav" that is a guitar).
+        name = next(n for n in [given[0]] + [f"{given[0]}-{k}" for k in range(2, 10)] if n not in used)
         used.add(name)
         sf.write(tmp / f"{name}.flac", ints[cls].T.astype(np.int16), settings.sample_rate, subtype="PCM_16")
         meta_stems.append({"file": f"{name}.flac", "labels": list(given), "true_labels": list(true)})

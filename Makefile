@@ -1,0 +1,46 @@
+# Everything a fresh machine with only Python 3.11 and pip needs: `make test`, `make demo`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+STAMP := $(VENV)/.installed-stamp
+DEMO_DIR ?= data/demo
+# One thread per process: batched linalg fails under MKL with 2 threads here, and Lightning's
+# DDP launcher changes the thread count when this is unset (DESIGN.md §4).
+export OMP_NUM_THREADS ?= 1
+export WANDB_MODE ?= disabled
+
+.PHONY: install test test-all demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first: the pinned CPU wheel here; a machine that already has torch keeps its own build.
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -q -e ".[synth,dev]"
+	# tinysoundfont's metadata names pyaudio (live playback only), which does not build headless.
+	$(BIN)/python -m pip install -q --no-deps tinysoundfont
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) \
+	      || echo "warning: could not install ffmpeg; museval-based tests will skip"; \
+	  else echo "warning: ffmpeg missing and not root; museval-based tests will skip"; fi; }
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+demo: $(STAMP)
+	$(BIN)/noisymss synth --out $(DEMO_DIR) --songs 12 --seconds 20 --seed 0 --label-noise 0.3
+	$(BIN)/noisymss preview $(DEMO_DIR)/catalog.csv --batches 3 --batch-size 4 --audio-out $(DEMO_DIR)/preview
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/data_pipeline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from noisymss.cli import main
+
+sys.exit(main())

@@ -1,0 +1,198 @@
+"""The mixer: random mixtures of catalog stems with per-stem effects, one example per (seed, epoch, index).
+
+Pure NumPy (no Lightning, no torch state): every random choice comes from a generator seeded by
+(seed, stream, epoch, index), so an example is the same on any worker, rank or rerun.
+
+Multi-label stems (a stem whose labels in the version in use name several classes) follow
+`MixRecipe.multi_label`:
+    "all"           the stem may be drawn for any of its classes and its label counts them all;
+    "exclude"       never drawn;
+    "interference"  never a target, but with probability `interference_prob` one is added to the
+                    mixture: its classes join the label (they are audible) and its audio goes to
+                    no source, so then mixture = sum(sources) + interference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from noisymss.audio.cache import SegmentReader
+from noisymss.data.annotations import HOP, f0_on_grid, read_f0
+from noisymss.data.table import StemTable
+
+MULTI_LABEL_POLICIES = ("all", "exclude", "interference")
+STREAMS = {"train": 0, "valid": 1, "test": 2, "predict": 3}
+
+
+@dataclass
+class MixRecipe:
+    """How examples are drawn.
+
+    Args:
+        segment: example length in seconds.
+        sample_rate, channels: output format (stems are converted on read).
+        class_prob: probability that each class is present; one value or {class: p}.
+        min_sources: if fewer classes come up, random absent ones are added.
+        same_song: draw all stems of an example from one song (aligned in time) instead of any songs.
+        multi_label: policy for multi-label stems (see module docstring).
+        interference_prob: chance of one interference stem per example (policy "interference").
+        silence_db: a stem segment quieter than this (RMS, dBFS) is redrawn, and after `max_tries`
+            dropped (it would teach a label for something inaudible).
+        max_tries: segment draws per stem before giving up on it.
+        with_f0: also return the melody f0 (from annotations) at 10 ms.
+        f0_class: the class whose stem carries the melody annotation.
+    """
+
+    segment: float = 6.0
+    sample_rate: int = 44100
+    channels: int = 2
+    class_prob: float | dict[str, float] = 0.5
+    min_sources: int = 1
+    same_song: bool = False
+    multi_label: str = "all"
+    interference_prob: float = 0.5
+    silence_db: float = -50.0
+    max_tries: int = 8
+    with_f0: bool = False
+    f0_class: str = "vocals"
+
+    def __post_init__(self):
+        if self.multi_label not in MULTI_LABEL_POLICIES:
+            raise ValueError(f"multi_label='{self.multi_label}': choose one of {', '.join(MULTI_LABEL_POLICIES)}")
+
+
+@dataclass
+class Example:
+    """One mixture.
+
+    Attributes:
+        mixture: (C, T) float32.
+        sources: (S, C, T) float32, one per class (zeros where absent).
+        label: (S,) float32 multi-hot: the classes audible in the mixture, under the label version in use.
+        f0: (frames,) float32 Hz at 10 ms (0 = unvoiced, NaN = unknown), or None without `with_f0`.
+        stems: indices into the StemTable of the stems used.
+    """
+
+    mixture: np.ndarray
+    sources: np.ndarray
+    label: np.ndarray
+    f0: np.ndarray | None = None
+    stems: list[int] = field(default_factory=list)
+
+
+class Mixer:
+    """Draws examples from a StemTable.
+
+    Args:
+        table: the stems and their labels.
+        recipe: what to draw.
+        effects: per-stem effect chain (anything with `apply(audio, sr, rng) -> (audio, log)`), or None.
+        reader: segment reader (e.g. with a decoded-audio cache); plain seeking reads by default.
+        seed: base seed of the example streams.
+    """
+
+    def __init__(self, table: StemTable, recipe: MixRecipe, effects=None, reader: SegmentReader | None = None, seed: int = 0):
+        self.table, self.recipe, self.effects, self.seed = table, recipe, effects, seed
+        self.reader = reader or SegmentReader()
+        classes = table.classes
+        probs = recipe.class_prob
+        self.class_prob = np.array([probs.get(c, 0.0) if isinstance(probs, dict) else probs for c in classes])
+        n_labels = table.labels.sum(axis=1)
+        target_ok = n_labels >= 1 if recipe.multi_label == "all" else n_labels == 1
+        # Per class, the stems that may be drawn as its target.
+        self.pool = [np.flatnonzero(target_ok & (table.labels[:, j] == 1)).astype(np.int32) for j in range(len(classes))]
+        self.interference = np.flatnonzero(n_labels > 1).astype(np.int32) if recipe.multi_label == "interference" else np.zeros(0, np.int32)
+        drawable = np.unique(np.concatenate(self.pool))
+        if not len(drawable):
+            raise ValueError(f"no stem can be drawn: no stem is labelled with any of {', '.join(classes)} under this policy")
+        self.songs = np.unique(table.song[drawable])
+        self.f0_col = classes.index(recipe.f0_class) if recipe.f0_class in classes else -1
+
+    def example(self, epoch: int, index: int, stream: str = "train") -> Example:
+        """The example for (seed, stream, epoch, index); the same every time it is asked for."""
+        rng = np.random.default_rng([self.seed, STREAMS[stream], max(epoch, 0), index])
+        r = self.recipe
+        length = int(round(r.segment * r.sample_rate))
+        present = rng.random(len(self.class_prob)) < self.class_prob
+        drawable = np.array([len(p) > 0 for p in self.pool])
+        present &= drawable
+        while present.sum() < min(r.min_sources, drawable.sum()):
+            present[rng.choice(np.flatnonzero(drawable & ~present))] = True
+        picks = self._pick_stems(rng, np.flatnonzero(present))  # [(class column or -1, stem index)]
+        starts = self._same_song_start(rng, picks) if r.same_song else None
+
+        sources = np.zeros((len(self.class_prob), r.channels, length), dtype=np.float32)
+        mixture = np.zeros((r.channels, length), dtype=np.float32)
+        label = np.zeros(len(self.class_prob), dtype=np.float32)
+        f0_parts, used = [], []
+        for col, stem in picks:
+            audio, start = self._segment(rng, stem, starts)
+            if audio is None:
+                continue  # silent wherever we looked: not audible, so not in the label
+            log = None
+            if self.effects is not None:
+                audio, log = self.effects.apply(audio, r.sample_rate, rng)
+            mixture += audio
+            if col >= 0:
+                sources[col] += audio
+            label = np.maximum(label, self.table.labels[stem])
+            used.append(stem)
+            if r.with_f0:
+                f0_parts.append((col, stem, start, log))
+        f0 = self._f0(f0_parts, length) if r.with_f0 else None
+        return Example(mixture, sources, label, f0, used)
+
+    def _pick_stems(self, rng: np.random.Generator, columns: np.ndarray) -> list[tuple[int, int]]:
+        picks = []
+        if self.recipe.same_song:
+            song = self.songs[rng.integers(len(self.songs))]
+            for col in columns:
+                members = self.pool[col][self.table.song[self.pool[col]] == song]
+                if len(members):
+                    picks.append((int(col), int(members[rng.integers(len(members))])))
+        else:
+            picks = [(int(col), int(self.pool[col][rng.integers(len(self.pool[col]))])) for col in columns]
+        if len(self.interference) and rng.random() < self.recipe.interference_prob:
+            picks.append((-1, int(self.interference[rng.integers(len(self.interference))])))
+        return picks
+
+    def _same_song_start(self, rng: np.random.Generator, picks: list[tuple[int, int]]) -> list[float]:
+        longest = max((float(self.table.duration[s]) for _, s in picks), default=0.0)
+        span = max(longest - self.recipe.segment, 0.0)
+        return [float(rng.uniform(0, span)) for _ in range(self.recipe.max_tries)]
+
+    def _segment(self, rng: np.random.Generator, stem: int, starts: list[float] | None) -> tuple[np.ndarray | None, float]:
+        """Reads a non-silent segment of `stem`: (audio (C, T), start) or (None, start) if all tries were silent."""
+        r = self.recipe
+        span = max(float(self.table.duration[stem]) - r.segment, 0.0)
+        path = self.table.paths[stem]
+        start = 0.0
+        for attempt in range(r.max_tries):
+            start = starts[attempt] if starts is not None else float(rng.uniform(0, span))
+            audio = self.reader.read(path, start, r.segment, r.sample_rate, r.channels)
+            rms = float(np.sqrt(np.mean(np.square(audio), dtype=np.float64)))
+            if 20 * np.log10(rms + 1e-12) >= r.silence_db:
+                return audio, start
+        return None, start
+
+    def _f0(self, parts: list, length: int) -> np.ndarray:
+        """Melody f0 of the example: from the stem drawn for `f0_class`; unknown (NaN) when ambiguous."""
+        frames = int(np.ceil(length / self.recipe.sample_rate / HOP))
+        target = [p for p in parts if p[0] == self.f0_col]
+        others_annotated = [p for p in parts if p[0] != self.f0_col and self.table.annotations[p[1]]]
+        if others_annotated or (target and not self.table.annotations[target[0][1]]):
+            return np.full(frames, np.nan, dtype=np.float32)  # another melody is present, or no truth for this one
+        if not target:
+            return np.zeros(frames, dtype=np.float32)  # no melody stem in the mixture: unvoiced throughout
+        _, stem, start, log = target[0]
+        times, f0 = _load_f0(self.table.annotations[stem])
+        rate, shift = (log.time_rate, log.semitones) if log is not None else (1.0, 0.0)
+        out = f0_on_grid(times, f0, start, frames, hop=HOP * rate) * 2.0 ** (shift / 12.0)
+        return out.astype(np.float32)
+
+
+@lru_cache(maxsize=4096)
+def _load_f0(reference: str) -> tuple[np.ndarray, np.ndarray]:
+    return read_f0(reference)

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny real audio and a tiny demo corpus, made at test time."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+BACH10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "bach10"
+
+
+def tone(freq: float = 440.0, seconds: float = 1.0, sample_rate: int = 44100, channels: int = 2) -> np.ndarray:
+    """A harmonic tone, (channels, samples) float32, each channel slightly different."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    wave = sum(np.sin(2 * np.pi * freq * k * t) / k for k in range(1, 5)) * 0.2
+    return np.stack([wave * (1.0 - 0.1 * c) for c in range(channels)]).astype(np.float32)
+
+
+def yin(x: np.ndarray, sample_rate: int, times: np.ndarray, fmin: float = 60.0, fmax: float = 1200.0, win: int = 2048) -> np.ndarray:
+    """A plain YIN pitch tracker (cumulative mean normalised difference, threshold 0.15)."""
+    lo, hi = int(sample_rate / fmax), int(sample_rate / fmin)
+    out = np.zeros(len(times))
+    for i, t in enumerate(times):
+        c = int(t * sample_rate)
+        seg = x[max(c - win // 2, 0):c + win // 2]
+        if len(seg) < win:
+            continue
+        w = win - hi
+        d = np.array([np.sum((seg[:w] - seg[tau:tau + w]) ** 2) for tau in range(1, hi)])
+        cmnd = d * np.arange(1, hi) / np.maximum(np.cumsum(d), 1e-12)
+        below = np.flatnonzero(cmnd[lo:] < 0.15)
+        if len(below):
+            tau = below[0] + lo
+            while tau + 1 < len(cmnd) and cmnd[tau + 1] < cmnd[tau]:
+                tau += 1
+        else:
+            tau = int(np.argmin(cmnd[lo:])) + lo
+        out[i] = sample_rate / (tau + 1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory) -> Path:
+    """A 6-song, 8-second demo corpus with 50% label noise (about 3 s to render)."""
+    from noisymss.data.synth.corpus import SynthSettings, synthesize
+
+    out = tmp_path_factory.mktemp("demo")
+    synthesize(out, SynthSettings(songs=6, seconds=8.0, seed=3, label_noise=0.5,
+                                  splits=(("train", 0.67), ("valid", 0.17), ("test", 0.16))), progress=False)
+    return out
