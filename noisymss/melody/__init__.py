@@ -1,0 +1,1 @@
+"""Vocal melody extraction: JDC input features, pitch classes and decoding."""

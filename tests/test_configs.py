@@ -1,0 +1,24 @@
+"""Every YAML under configs/ builds the objects it names (jsonargparse, as LightningCLI reads them)."""
+from pathlib import Path
+
+import pytest
+import yaml
+from jsonargparse import ArgumentParser
+
+from noisymss.audio.effects import Chain
+from noisymss.data.datamodule import MixDataModule
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "data").glob("*.yaml")), ids=lambda p: p.name)
+def test_data_configs_build_a_datamodule(path, tmp_path):
+    parser = ArgumentParser()
+    parser.add_argument("--data", type=MixDataModule)
+    config = yaml.safe_load(path.read_text())
+    config["init_args"]["catalog"] = str(tmp_path / "catalog.csv")  # build without touching data/
+    dm = parser.instantiate(parser.parse_object({"data": config})).data
+    assert isinstance(dm, MixDataModule)
+    assert dm.recipe.multi_label in ("all", "exclude", "interference")
+    assert dm.effects is None or isinstance(dm.effects, Chain)
+    assert dm.demo is None or dm.demo.songs > 0
