@@ -8,8 +8,8 @@ from noisymss.cli import main
 from noisymss.data.catalog import Catalog
 
 
-def _run(*args):
-    return subprocess.run([sys.executable, "-m", "noisymss", *args], capture_output=True, text=True, timeout=300)
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "noisymss", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
 def test_help_lists_verbs_without_importing_torch_or_lightning():
@@ -23,13 +23,14 @@ def test_help_lists_verbs_without_importing_torch_or_lightning():
 
 
 def test_synth_info_preview_end_to_end(tmp_path):
-    res = _run("synth", "--out", str(tmp_path / "demo"), "--songs", "2", "--seconds", "3", "--seed", "5", "--label-noise", "0.25")
+    # relative paths, as `make demo` gives them
+    res = _run("synth", "--out", "demo", "--songs", "2", "--seconds", "3", "--seed", "5", "--label-noise", "0.25", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "wrote" in res.stdout and "label version 'given'" in res.stdout
     cat = Catalog.load(tmp_path / "demo" / "catalog.csv")
     assert len(cat.mixtures()) == 2
-    res = _run("preview", str(tmp_path / "demo" / "catalog.csv"), "--batches", "1", "--batch-size", "2", "--segment", "1",
-               "--audio-out", str(tmp_path / "wav"))
+    res = _run("preview", "demo/catalog.csv", "--batches", "1", "--batch-size", "2", "--segment", "1",
+               "--audio-out", "wav", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "batch 0: mixture (2, 2, 44100)" in res.stdout
     assert sorted(p.name for p in (tmp_path / "wav").iterdir()) == ["mixture_0.wav", "mixture_1.wav"]

@@ -17,7 +17,7 @@ from noisymss.atomic import atomic_path
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3", ".opus")
 
 
-class AudioError(Exception):
+class AudioError(OSError):
     """A file that cannot be used as audio; the message names the file and the reason."""
 
 

@@ -61,7 +61,7 @@ def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, p
     Returns:
         the corpus catalog.
     """
-    out = Path(out)
+    out = Path(out).resolve()
     if not 0.0 <= settings.label_noise <= 1.0:
         raise SynthError(f"--label-noise {settings.label_noise}: give a fraction between 0 and 1")
     if settings.songs < 1 or settings.seconds <= 0:
