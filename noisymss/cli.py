@@ -105,7 +105,8 @@ def _print_info(catalog) -> None:
 
     stems = catalog.stems()
     print(f"catalog {catalog.path}: {len(stems)} stems, {len(catalog.mixtures())} mixtures, {len({e.song for e in catalog})} songs")
-    print("  splits: " + ", ".join(f"{k}={v}" for k, v in sorted(Counter(e.split for e in catalog).items())))
+    songs_per_split = Counter(split for split, _ in {(e.split, e.song) for e in catalog})
+    print("  songs per split: " + ", ".join(f"{k}={v}" for k, v in sorted(songs_per_split.items())))
     print("  given labels: " + ", ".join(f"{k}={v}" for k, v in Counter(c for e in stems for c in e.labels).items()))
     for version in catalog.label_versions():
         labels = catalog.labels(version)
