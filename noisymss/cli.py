@@ -121,7 +121,8 @@ def _print_info(catalog) -> None:
 def _preview(args) -> int:
     import time
 
-    from noisymss.audio.effects import Chorus, Compressor, Distortion, Equalizer, Gain, Polarity, RandAudioAugment, Reverb, ChannelSwap
+    from noisymss.audio.effects import ChannelSwap, Chorus, Compressor, Distortion, Equalizer, Gain, Polarity, Reverb
+    from noisymss.audio.randaugment import RandAudioAugment
     from noisymss.data.datamodule import MixDataModule, describe_batch
     from noisymss.data.mixer import MixRecipe
 

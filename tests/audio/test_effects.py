@@ -1,14 +1,14 @@
-"""Tests for noisymss.audio.effects on audio made at test time."""
+"""Tests for noisymss.audio.effects and .randaugment on audio made at test time (timings: benchmarks/)."""
 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
 
 from noisymss.audio import effects as fx
+from noisymss.audio.randaugment import RandAudioAugment, shelf_slope_to_q
 
 SR = 44100
 SR_MELODY = 8000
@@ -49,8 +49,8 @@ EFFECTS = [
     (fx.Distortion(p=1.0), True),
     (fx.PitchShift(p=1.0), True),
     (fx.TimeStretch(p=1.0), True),
-    (fx.RandAudioAugment(p=1.0), True),
-    (fx.RandAudioAugment(p=1.0, as_released=True), True),
+    (RandAudioAugment(p=1.0), True),
+    (RandAudioAugment(p=1.0, as_released=True), True),
 ]
 IDS = [repr(e).split("(")[0] + ("_released" if "as_released=True" in repr(e) else "")
        for e, _ in EFFECTS]
@@ -88,8 +88,8 @@ def test_effect_on_mono_8k(effect, random_params, mono8k):
 
 @pytest.mark.parametrize(("effect", "random_params"), EFFECTS, ids=IDS)
 def test_p_zero_is_identity(effect, random_params, stereo):
-    effect = type(effect)(p=0.0) if not isinstance(effect, fx.RandAudioAugment) else \
-        fx.RandAudioAugment(p=0.0, as_released=effect.as_released)
+    effect = type(effect)(p=0.0) if not isinstance(effect, RandAudioAugment) else \
+        RandAudioAugment(p=0.0, as_released=effect.as_released)
     out, log = effect.apply(stereo, SR, np.random.default_rng(0))
     np.testing.assert_array_equal(out, stereo)
     assert log == fx.EffectLog()
@@ -175,7 +175,7 @@ NAMES = ["lowshelf", "highshelf", "equalizer", "overdrive", "phaser", "reverb"]
 
 
 def test_rand_audio_augment_all_six_in_order(mono8k):
-    aug = fx.RandAudioAugment(p=1.0)
+    aug = RandAudioAugment(p=1.0)
     drawn = aug.draw(np.random.default_rng(0), SR_MELODY)
     assert [name for name, _ in drawn] == NAMES
     out = aug(mono8k, SR_MELODY, np.random.default_rng(0))
@@ -184,7 +184,7 @@ def test_rand_audio_augment_all_six_in_order(mono8k):
 
 
 def test_rand_audio_augment_ranges():
-    aug = fx.RandAudioAugment(p=1.0)
+    aug = RandAudioAugment(p=1.0)
     rng = np.random.default_rng(0)
     seen = {n: [] for n in NAMES}
     for _ in range(300):
@@ -207,13 +207,13 @@ def test_rand_audio_augment_ranges():
 
 
 def test_rand_audio_augment_p_zero_is_identity(mono8k):
-    aug = fx.RandAudioAugment(p=0.0)
+    aug = RandAudioAugment(p=0.0)
     assert aug.draw(np.random.default_rng(0), SR_MELODY) == []
     np.testing.assert_array_equal(aug(mono8k, SR_MELODY, np.random.default_rng(0)), mono8k)
 
 
 def test_rand_audio_augment_count_is_binomial():
-    aug, rng = fx.RandAudioAugment(p=0.5), np.random.default_rng(0)
+    aug, rng = RandAudioAugment(p=0.5), np.random.default_rng(0)
     counts = np.array([len(aug.draw(rng, SR_MELODY)) for _ in range(4000)])
     assert counts.mean() == pytest.approx(3.0, abs=0.1)  # Binomial(6, 0.5): sd of mean 0.02
     assert counts.var() == pytest.approx(1.5, abs=0.15)
@@ -221,8 +221,8 @@ def test_rand_audio_augment_count_is_binomial():
 
 
 def test_rand_audio_augment_as_released_scales_frequencies_and_times():
-    intended = fx.RandAudioAugment(p=1.0).draw(np.random.default_rng(7), SR_MELODY)
-    released = fx.RandAudioAugment(p=1.0, as_released=True).draw(np.random.default_rng(7),
+    intended = RandAudioAugment(p=1.0).draw(np.random.default_rng(7), SR_MELODY)
+    released = RandAudioAugment(p=1.0, as_released=True).draw(np.random.default_rng(7),
                                                                  SR_MELODY)
     k = SR_MELODY / 44100
     for (name, a), (name_b, b) in zip(intended, released):
@@ -236,8 +236,8 @@ def test_rand_audio_augment_as_released_scales_frequencies_and_times():
     reverb = dict(released)["reverb"]
     assert reverb["pre_delay_s"] == pytest.approx(0.020 * 44100 / 8000)  # 110 ms
     x = _tone(SR_MELODY, 1)
-    a = fx.RandAudioAugment(p=1.0)(x, SR_MELODY, np.random.default_rng(7))
-    b = fx.RandAudioAugment(p=1.0, as_released=True)(x, SR_MELODY, np.random.default_rng(7))
+    a = RandAudioAugment(p=1.0)(x, SR_MELODY, np.random.default_rng(7))
+    b = RandAudioAugment(p=1.0, as_released=True)(x, SR_MELODY, np.random.default_rng(7))
     assert not np.allclose(a, b, atol=1e-3)
 
 
@@ -246,7 +246,7 @@ def test_sox_reverb_pre_delay_and_dry_path(as_released):
     """Click in: the output equals the dry input until the pre-delay, then the tail starts."""
     x = np.zeros((1, SR_MELODY), dtype=np.float32)
     x[0, 0] = 1.0
-    reverb = fx.RandAudioAugment(p=1.0, as_released=as_released).effects[5]
+    reverb = RandAudioAugment(p=1.0, as_released=as_released).effects[5]
     params = reverb.draw(np.random.default_rng(0), SR_MELODY)
     out = reverb._process(x, SR_MELODY, params)
     shift = round(params["pre_delay_s"] * SR_MELODY)
@@ -258,26 +258,26 @@ def test_sox_reverb_pre_delay_and_dry_path(as_released):
 def test_high_frequencies_clamped_below_nyquist():
     rng = np.random.default_rng(0)
     for _ in range(50):
-        for name, params in fx.RandAudioAugment(p=1.0).draw(rng, 4000):
+        for name, params in RandAudioAugment(p=1.0).draw(rng, 4000):
             if "freq_hz" in params:
                 assert params["freq_hz"] <= 0.45 * 4000
-    out = fx.RandAudioAugment(p=1.0)(_tone(4000, 1), 4000, np.random.default_rng(0))
+    out = RandAudioAugment(p=1.0)(_tone(4000, 1), 4000, np.random.default_rng(0))
     assert np.isfinite(out).all()
 
 
 def test_shelf_slope_to_q_hand_computed():
     # gain 12 dB: A = 10^(12/40) = 1.99526; S = 0.5: (A + 1/A)(1/S - 1) + 2 = 4.49645
-    assert fx.shelf_slope_to_q(12.0, 0.5) == pytest.approx(1 / math.sqrt(4.49645), rel=1e-5)
+    assert shelf_slope_to_q(12.0, 0.5) == pytest.approx(1 / math.sqrt(4.49645), rel=1e-5)
     # S = 1 is the steepest monotonic shelf: Q = 1/sqrt(2) for any gain
-    assert fx.shelf_slope_to_q(-7.0, 1.0) == pytest.approx(1 / math.sqrt(2))
+    assert shelf_slope_to_q(-7.0, 1.0) == pytest.approx(1 / math.sqrt(2))
     # 0 dB: A = 1, so 1/Q^2 = 2/S
-    assert fx.shelf_slope_to_q(0.0, 0.3) == pytest.approx(math.sqrt(0.3 / 2))
+    assert shelf_slope_to_q(0.0, 0.3) == pytest.approx(math.sqrt(0.3 / 2))
 
 
 def test_sox_overdrive_matches_reference_loop():
     """The vectorised overdrive equals SoX's per-sample loop (overdrive.c)."""
     x = _tone(SR_MELODY, 1, seconds=0.05)
-    od = fx.RandAudioAugment(p=1.0).effects[3]
+    od = RandAudioAugment(p=1.0).effects[3]
     params = {"gain_db": 5.0, "colour": 40.0}
     out = od._process(x, SR_MELODY, params)
     gain, colour, last_in, last_out, ref = 10 ** (5 / 20), 40 / 200, 0.0, 0.0, []
@@ -288,14 +288,3 @@ def test_sox_overdrive_matches_reference_loop():
         last_in = d
         ref.append(s * 0.5 + last_out * 0.75)
     np.testing.assert_allclose(out[0], ref, atol=1e-6)
-
-
-def test_print_timings():
-    """Per-effect time on 4 s stereo at 44.1 kHz (printed, not asserted; run with -s)."""
-    audio = _tone(SR, 2, seconds=4.0)
-    for effect, _ in EFFECTS:
-        rng = np.random.default_rng(0)
-        start = time.perf_counter()
-        effect(audio, SR, rng)
-        label = repr(effect)[:60]
-        print(f"{label:60s} {1000 * (time.perf_counter() - start):7.1f} ms")
