@@ -52,3 +52,14 @@ def demo_corpus(tmp_path_factory) -> Path:
     synthesize(out, SynthSettings(songs=6, seconds=8.0, seed=3, label_noise=0.5,
                                   splits=(("train", 0.67), ("valid", 0.17), ("test", 0.16))), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def melody_corpus(tmp_path_factory) -> Path:
+    """6 demo songs of 6 s split into labelled (2), unlabelled (3) and valid (1) mixtures with f0."""
+    from noisymss.data.synth.corpus import SynthSettings, synthesize
+
+    out = tmp_path_factory.mktemp("melody")
+    synthesize(out, SynthSettings(songs=6, seconds=6.0, seed=11, splits=(("labelled", 2), ("unlabelled", 3), ("valid", 1))),
+               progress=False)
+    return out

@@ -1,0 +1,83 @@
+"""Teacher-student self-training (Kum et al. 2020; Noisy Student, Xie et al. 2020) inside one `fit`.
+
+Epochs [0, E) train the first teacher on labelled songs; at the end of every E epochs the
+current model becomes the teacher: it labels the unlabelled songs (eval mode, sharded over DDP
+ranks through `noisymss.relabel`, the same labels on every rank), the labels become the
+DataModule's new version, the student is re-initialised or continued, and the optimiser
+restarts. k iterations need `max_epochs = (k + 1) * E`.
+
+State: the iteration count is checkpointed here and the pseudo labels in the DataModule, so a
+run resumed in the middle of an iteration continues with the same teacher labels.
+"""
+from __future__ import annotations
+
+import lightning as L
+
+from noisymss.melody.data import check_mode
+from noisymss.relabel import relabel
+
+
+class TeacherStudent(L.Callback):
+    """Args:
+        iterations: teacher → student rounds (k).
+        epochs_per_iteration: epochs of training per teacher or student (E).
+        mode: basic | noisy_student | noisy_teacher_student (papers.md §2.3).
+        reinit_student: start each student from scratch (True) or continue from the teacher.
+        confidence: frames whose top teacher probability is below this carry no target.
+        min_voiced: keep only unlabelled songs whose teacher voicing ratio is at least this
+            (the papers stress that unlabelled audio must contain singing).
+        top_k: teacher classes kept per frame.
+        seed: seeds student re-initialisation (same on every rank).
+    """
+
+    def __init__(self, iterations: int = 2, epochs_per_iteration: int = 3, mode: str = "noisy_student",
+                 reinit_student: bool = False, confidence: float = 0.0, min_voiced: float = 0.2, top_k: int = 8,
+                 seed: int = 0):
+        self.mode = check_mode(mode)  # an unknown mode fails here, before any training
+        self.iterations, self.epochs_per_iteration = iterations, epochs_per_iteration
+        self.reinit_student, self.confidence, self.min_voiced, self.top_k, self.seed = (
+            reinit_student, confidence, min_voiced, top_k, seed)
+        self.iteration = 0
+        self.history: list[dict] = []
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if trainer.reload_dataloaders_every_n_epochs != 1:
+            raise ValueError("TeacherStudent needs trainer.reload_dataloaders_every_n_epochs=1 so new labels reach the loaders")
+        if not hasattr(trainer.datamodule, "set_pseudo_labels"):
+            raise ValueError("TeacherStudent needs a datamodule with unlabelled songs (noisymss.melody.data.MelodyDataModule)")
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pl_module.iteration = self.iteration
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1
+        if epoch % self.epochs_per_iteration or self.iteration >= self.iterations or epoch >= trainer.max_epochs:
+            return
+        dm = trainer.datamodule
+        dm.noise_mode, dm.iteration = self.mode, self.iteration + 1  # what the next student (and a noisy teacher) hears
+        heard = dm.unlabelled_audio()
+        was_training = pl_module.training
+        pl_module.eval()
+        scored = relabel(list(heard), lambda k: pl_module.pseudo_label(heard[k], self.top_k, self.confidence),
+                         progress=True, desc=f"teacher {self.iteration}")
+        pl_module.train(was_training)
+        kept = {k: (idx, prob) for k, (idx, prob, voiced) in scored.items() if voiced >= self.min_voiced}
+        self.iteration += 1
+        dm.set_pseudo_labels(f"teacher{self.iteration - 1}", self.iteration, kept)
+        pl_module.iteration = self.iteration
+        if self.reinit_student:
+            pl_module.reset_student(self.seed + self.iteration)
+        trainer.strategy.setup_optimizers(trainer)  # the student's optimiser and schedule start afresh
+        record = {"ts/iteration": self.iteration, "ts/pseudo_labelled_songs": len(kept), "ts/unlabelled_songs": len(heard),
+                  "ts/mean_voiced": sum(v for *_, v in scored.values()) / max(len(scored), 1)}
+        self.history.append(record)
+        for logger in trainer.loggers:
+            logger.log_metrics(record, step=trainer.global_step)
+
+    def state_dict(self) -> dict:
+        return {"iteration": self.iteration, "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.iteration, self.history = state["iteration"], state.get("history", [])

@@ -1,0 +1,105 @@
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from noisymss.callbacks.teacher_student import TeacherStudent
+from noisymss.melody.data import MelodyDataModule
+from noisymss.relabel import relabel
+from noisymss.tasks.melody import MelodyTask
+
+QUIET = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+             reload_dataloaders_every_n_epochs=1)
+
+
+class _Spy(L.Callback):
+    """Records, at each epoch start, the label version, a copy of the pseudo labels and the optimiser."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        dm = trainer.datamodule
+        self.seen.append((dm.label_version, {k: v[0].copy() for k, v in dm.pseudo.items()}, id(trainer.optimizers[0]),
+                          pl_module.iteration))
+
+
+def _dm(corpus):
+    return MelodyDataModule(str(corpus / "catalog.csv"), train_examples=32, batch_size=16, unlabelled_ratio=1.0)
+
+
+def test_k_iterations_relabel_and_restart_the_optimiser(melody_corpus, tmp_path):
+    torch.manual_seed(0)
+    ts, spy, dm = TeacherStudent(iterations=2, epochs_per_iteration=1, mode="noisy_student", min_voiced=0.0), _Spy(), _dm(melody_corpus)
+    L.Trainer(max_epochs=3, callbacks=[ts, spy], enable_checkpointing=False, default_root_dir=tmp_path, **QUIET).fit(
+        MelodyTask(width=0.125), dm)
+    versions = [s[0] for s in spy.seen]
+    assert versions == ["none", "teacher0", "teacher1"]
+    assert [s[3] for s in spy.seen] == [0, 1, 2]
+    assert ts.iteration == 2 and len(ts.history) == 2 and dm.noise_mode == "noisy_student"
+    assert set(spy.seen[1][1]) == set(dm.songs["unlabelled"].ids)
+    assert any(not np.array_equal(spy.seen[1][1][k], spy.seen[2][1][k]) for k in spy.seen[1][1])  # a new teacher
+    assert len({s[2] for s in spy.seen}) == 3  # a fresh optimiser for every student
+
+
+def test_resume_in_the_middle_of_iteration_two_keeps_iteration_and_labels(melody_corpus, tmp_path):
+    torch.manual_seed(0)
+    ts, dm = TeacherStudent(iterations=2, epochs_per_iteration=2, min_voiced=0.0), _dm(melody_corpus)
+    trainer = L.Trainer(max_epochs=5, callbacks=[ts], enable_checkpointing=False, default_root_dir=tmp_path, **QUIET)
+    trainer.fit(MelodyTask(width=0.125), dm)
+    assert ts.iteration == 2 and dm.label_version == "teacher1"
+    trainer.save_checkpoint(tmp_path / "mid.ckpt")
+
+    ts2, spy, dm2 = TeacherStudent(iterations=2, epochs_per_iteration=2, min_voiced=0.0), _Spy(), _dm(melody_corpus)
+    L.Trainer(max_epochs=6, callbacks=[ts2, spy], enable_checkpointing=False, default_root_dir=tmp_path, **QUIET).fit(
+        MelodyTask(width=0.125), dm2, ckpt_path=tmp_path / "mid.ckpt")
+    assert ts2.iteration == 2 and len(ts2.history) == 2  # restored, and no relabel after resuming
+    assert spy.seen[0][0] == "teacher1" and spy.seen[0][3] == 2
+    assert all(np.array_equal(dm.pseudo[k][0], dm2.pseudo[k][0]) for k in dm.pseudo)
+
+
+def test_unknown_mode_and_missing_reload_fail_before_training(melody_corpus, tmp_path):
+    with pytest.raises(ValueError, match="unknown teacher-student mode 'loud'"):
+        TeacherStudent(mode="loud")
+    kw = {k: v for k, v in QUIET.items() if k != "reload_dataloaders_every_n_epochs"}
+    with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs=1"):
+        L.Trainer(max_epochs=1, callbacks=[TeacherStudent()], default_root_dir=tmp_path, **kw).fit(
+            MelodyTask(width=0.125), _dm(melody_corpus))
+
+
+def test_reset_student_is_deterministic():
+    a, b = MelodyTask(width=0.125), MelodyTask(width=0.125)
+    a.reset_student(5)
+    b.reset_student(5)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_two_process_ddp_gives_identical_pseudo_labels(melody_corpus, tmp_path):
+    """A real 2-process CPU DDP run (gloo): every rank ends with the same labels, equal to a 1-process relabel."""
+    script = Path(__file__).with_name("ddp_teacher_student.py")
+    res = subprocess.run([sys.executable, str(script), str(melody_corpus / "catalog.csv"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in (0, 1)]
+    assert ranks[0]["version"] == ranks[1]["version"] == "teacher1"
+    assert ranks[0]["pseudo"].keys() == ranks[1]["pseudo"].keys() and ranks[0]["pseudo"]
+    for k in ranks[0]["pseudo"]:
+        for a, b in zip(ranks[0]["pseudo"][k], ranks[1]["pseudo"][k]):
+            np.testing.assert_array_equal(a, b)
+    # the sharded relabel of a fixed model equals scoring every song in one process
+    dm = _dm(melody_corpus)
+    dm.setup()
+    heard = dm.unlabelled_audio()
+    torch.manual_seed(123)
+    fixed = MelodyTask(width=0.125).eval()
+    single = relabel(list(heard), lambda k: fixed.pseudo_label(heard[k]))
+    assert ranks[0]["fixed"].keys() == single.keys()
+    for k in single:
+        np.testing.assert_array_equal(ranks[0]["fixed"][k][0], single[k][0])
+        np.testing.assert_array_equal(ranks[1]["fixed"][k][1], single[k][1])
