@@ -15,7 +15,6 @@ Noise (Kum et al. 2020, papers.md §2.3), set by the TeacherStudent callback:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import lightning as L
 import numpy as np

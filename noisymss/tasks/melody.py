@@ -4,9 +4,8 @@ from __future__ import annotations
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize
+from noisymss.melody.features import log_magnitude, normalize
 from noisymss.melody.inference import song_logits
 from noisymss.melody.pitch import N_CLASSES, decode, gaussian_targets
 from noisymss.metrics.melody import METRICS, melody_scores
