@@ -35,9 +35,12 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
+# The main job (teacher-student melody extraction; renders its demo corpus on first run), then a
+# look at the label-noise corpus that the refine and separation jobs use.
 demo: $(STAMP)
+	$(BIN)/noisymss fit --config configs/noisy_student.yaml
 	$(BIN)/noisymss synth --out $(DEMO_DIR) --songs 12 --seconds 20 --seed 0 --label-noise 0.3
-	$(BIN)/noisymss preview $(DEMO_DIR)/catalog.csv --batches 3 --batch-size 4 --audio-out $(DEMO_DIR)/preview
+	$(BIN)/noisymss preview $(DEMO_DIR)/catalog.csv --batches 2 --batch-size 4 --audio-out $(DEMO_DIR)/preview
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_pipeline.py

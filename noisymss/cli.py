@@ -9,8 +9,15 @@ import argparse
 import sys
 from pathlib import Path
 
+LIGHTNING_VERBS = ("fit", "validate", "test")
+
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in LIGHTNING_VERBS:  # LightningCLI parses these itself (--config, --help, ...)
+        from noisymss.lightning_cli import run
+
+        return run(argv)
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -32,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
 
+    lightning_help = {
+        "fit": "train a task from a config (e.g. --config configs/noisy_student.yaml)",
+        "validate": "score a checkpoint on the validation data of a config",
+        "test": "score a checkpoint on the test data of a config (--ckpt_path CKPT)",
+    }
+    for verb, text in lightning_help.items():  # listed for --help; main() hands them to LightningCLI
+        sub.add_parser(verb, help=text, add_help=False)
+
     p = sub.add_parser("synth", help="render the demo corpus (Bach chorales as vocals/drums/bass/other stems)")
     p.add_argument("--out", required=True, type=Path, help="corpus folder (created; rerun to resume)")
     p.add_argument("--songs", type=int, default=20, help="number of songs (default 20)")
@@ -50,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="catalog CSV to write (never overwritten)")
     p.set_defaults(run=_index)
 
+    p = sub.add_parser("melody", help="extract the vocal melody (f0 every 10 ms) of audio files with a trained model")
+    p.add_argument("audio", nargs="+", type=Path, help="audio files (any format soundfile reads)")
+    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint of a melody task (noisymss fit ... MelodyTask)")
+    p.add_argument("--out", required=True, type=Path, help="folder for <name>.f0.txt files (mir_eval two-column format)")
+    p.set_defaults(run=_melody)
+
     p = sub.add_parser("info", help="summarise a catalog: rows, classes, splits, label versions, label accuracy")
     p.add_argument("catalog", type=Path)
     p.set_defaults(run=_info)
@@ -65,6 +86,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-out", type=Path, default=None, help="also write the first batch's mixtures here as WAV")
     p.set_defaults(run=_preview)
     return parser
+
+
+def _melody(args) -> int:
+    from tqdm import tqdm
+
+    from noisymss.data.annotations import write_f0
+    from noisymss.melody.inference import extract_f0
+    from noisymss.tasks.melody import load_melody_task
+
+    task = load_melody_task(args.ckpt)
+    failed = 0
+    for path in tqdm(args.audio, desc="melody", unit="file"):
+        try:
+            times, f0 = extract_f0(task.model, path, median=task.hparams.median)
+        except OSError as err:
+            print(f"skipped {path}: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        write_f0(args.out / f"{path.stem}.f0.txt", times, f0)
+    print(f"wrote {len(args.audio) - failed} f0 file(s) to {args.out}" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
 
 
 def _synth(args) -> int:

@@ -22,3 +22,16 @@ def test_data_configs_build_a_datamodule(path, tmp_path):
     assert dm.recipe.multi_label in ("all", "exclude", "interference")
     assert dm.effects is None or isinstance(dm.effects, Chain)
     assert dm.demo is None or dm.demo.songs > 0
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_run_configs_parse_with_lightning_cli(path):
+    """Every run config parses as `noisymss fit --config` would read it (no training, no data needed)."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "noisymss", "fit", "--config", str(path), "--print_config"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    printed = yaml.safe_load(res.stdout)
+    assert printed["model"]["class_path"].startswith("noisymss.") and printed["data"]["class_path"].startswith("noisymss.")

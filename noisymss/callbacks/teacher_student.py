@@ -71,13 +71,30 @@ class TeacherStudent(L.Callback):
             pl_module.reset_student(self.seed + self.iteration)
         trainer.strategy.setup_optimizers(trainer)  # the student's optimiser and schedule start afresh
         record = {"ts/iteration": self.iteration, "ts/pseudo_labelled_songs": len(kept), "ts/unlabelled_songs": len(heard),
-                  "ts/mean_voiced": sum(v for *_, v in scored.values()) / max(len(scored), 1)}
+                  "ts/mean_voiced": sum(v for *_, v in scored.values()) / max(len(scored), 1),
+                  "ts/teacher_val_OA": _metric(trainer, "val/OA")}
         self.history.append(record)
         for logger in trainer.loggers:
             logger.log_metrics(record, step=trainer.global_step)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            print(self.summary(_metric(trainer, "val/OA")))
+
+    def summary(self, final_oa: float) -> str:
+        """Validation OA at the end of every iteration: the first teacher, then each student."""
+        rows = [r["ts/teacher_val_OA"] for r in self.history] + [final_oa]
+        names = ["teacher (labelled only)"] + [f"student {i}" for i in range(1, len(rows))]
+        return "\n".join([f"teacher-student ({self.mode}): validation OA per iteration"] +
+                         [f"  iteration {i} {n:<24} OA {oa:5.1f}" for i, (n, oa) in enumerate(zip(names, rows))])
 
     def state_dict(self) -> dict:
         return {"iteration": self.iteration, "history": self.history}
 
     def load_state_dict(self, state: dict) -> None:
         self.iteration, self.history = state["iteration"], state.get("history", [])
+
+
+def _metric(trainer: L.Trainer, name: str) -> float:
+    value = trainer.callback_metrics.get(name)
+    return float(value) if value is not None else float("nan")

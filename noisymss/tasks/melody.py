@@ -1,6 +1,9 @@
 """Melody task: JDC trained on f0-labelled and teacher-labelled patches, scored with mir_eval on whole songs."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import torch
@@ -139,3 +142,17 @@ class MelodyTask(L.LightningModule):
             # every rank logs (sync_dist is a collective): per-rank song means, averaged over ranks
             self.log(f"{stage}/{name}", value, sync_dist=True, prog_bar=name == "OA")
             self.log(f"{stage}_iter{self.iteration}/{name}", value, sync_dist=True)
+
+
+def load_melody_task(ckpt: str | os.PathLike, device: str = "cpu") -> MelodyTask:
+    """A MelodyTask from a checkpoint, in eval mode; a one-line error for anything else."""
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a config, a truncated file, another format: all one-line errors
+        raise ValueError(f"{path}: not a readable Lightning checkpoint ({type(err).__name__})") from None
+    if not isinstance(state, dict) or not any(k.startswith("model.pitch_head") for k in state.get("state_dict", {})):
+        raise ValueError(f"{path}: not a melody (JDC) checkpoint; train one with `noisymss fit --config configs/noisy_student.yaml`")
+    return MelodyTask.load_from_checkpoint(path, map_location=device, weights_only=True).eval()

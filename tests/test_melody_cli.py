@@ -1,0 +1,67 @@
+"""The main job from the command line: `noisymss fit/test --config`, then `noisymss melody` (subprocesses)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _small_config(name: str, tmp_path: Path) -> Path:
+    """The repository config with a tiny demo corpus and budget; everything else as shipped."""
+    config = yaml.safe_load((CONFIGS / name).read_text())
+    config["trainer"]["max_epochs"] = 3
+    for cb in config["trainer"].get("callbacks", []):
+        if cb["class_path"].endswith("TeacherStudent"):
+            cb["init_args"]["epochs_per_iteration"] = 1
+    data = config["data"]["init_args"]
+    data.update(train_examples=32, num_workers=0)
+    data["demo"].update(songs=6, seconds=4.0, splits=[["labelled", 2], ["unlabelled", 2], ["valid", 1], ["test", 1]])
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _noisymss(*args, cwd):
+    env = dict(os.environ, WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "noisymss", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.parametrize("name", ["noisy_student.yaml", "supervised.yaml"])
+def test_fit_test_and_melody_from_a_fresh_folder(name, tmp_path):
+    config = _small_config(name, tmp_path)
+    res = _noisymss("fit", "--config", str(config), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "data/melody_demo/catalog.csv").is_file()  # prepare_data rendered the demo corpus
+    ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
+    res = _noisymss("test", "--config", str(config), "--ckpt_path", str(ckpt), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "test/OA" in res.stdout
+    song = next((tmp_path / "data/melody_demo/songs").glob("*/mixture.flac"))
+    res = _noisymss("melody", str(song), "--ckpt", str(ckpt), "--out", "f0", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    import mir_eval
+
+    times, freqs = mir_eval.io.load_time_series(str(tmp_path / "f0" / "mixture.f0.txt"))
+    assert len(times) == 401 and np.allclose(np.diff(times), 0.01) and np.all(freqs >= 0)
+
+
+def test_melody_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
+    (tmp_path / "x.ckpt").write_text("not a checkpoint")
+    res = _noisymss("melody", "a.wav", "--ckpt", "x.ckpt", "--out", "f0", cwd=tmp_path)
+    assert res.returncode == 1 and "not a readable Lightning checkpoint" in res.stderr
+    assert not (tmp_path / "f0").exists()
+
+
+def test_unknown_teacher_student_mode_fails_before_training(tmp_path):
+    config = yaml.safe_load(_small_config("noisy_student.yaml", tmp_path).read_text())
+    config["trainer"]["callbacks"][0]["init_args"]["mode"] = "loud"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    res = _noisymss("fit", "--config", "bad.yaml", cwd=tmp_path)
+    assert res.returncode != 0 and "unknown teacher-student mode 'loud'" in res.stderr
+    assert not (tmp_path / "data").exists()  # nothing rendered, nothing trained
