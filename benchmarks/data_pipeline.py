@@ -42,6 +42,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import zlib  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -109,8 +110,12 @@ def build_cache(catalog_path: Path, cache_dir: Path) -> float:
 
 def effects_for(setting: str):
     """The per-stem effect chain of a setting (None for a)."""
-    from noisymss.audio.effects import (Chain, ChannelSwap, Chorus, Distortion, Gain, Phaser, PitchShift, Polarity,
-                                        RandAudioAugment, Reverb)
+    from noisymss.audio.effects import Chain, ChannelSwap, Chorus, Distortion, Gain, Phaser, PitchShift, Polarity, Reverb
+
+    try:
+        from noisymss.audio.randaugment import RandAudioAugment
+    except ImportError:  # older layout: RandAudioAugment lived in effects
+        from noisymss.audio.effects import RandAudioAugment
 
     heavy = [Reverb(p=0.2), Chorus(p=0.2), Phaser(p=0.2), Distortion(p=0.2)]
     return {
@@ -152,7 +157,6 @@ def make_mixer(catalog_path: Path, setting: str, cache_dir: str | None):
 # ---------------------------------------------------------------------- one measured run
 def worker_run(job: dict) -> dict:
     """Runs in a fresh process: warm-up, then `examples` timed draws; returns the figures."""
-    import numpy as np
     import torch
 
     torch.set_num_threads(1)
@@ -161,17 +165,20 @@ def worker_run(job: dict) -> dict:
         mixer.example(1, i)
     if timed is not None:
         timed.seconds = 0.0
-    total, checksum, stems = 0.0, 0.0, 0
+    total, checksum, stems = 0.0, 0, 0
     for i in range(job["examples"]):
         t = time.perf_counter()
         ex = mixer.example(0, i)
         total += time.perf_counter() - t
-        checksum += float(np.abs(ex.mixture).sum(dtype=np.float64))  # outside the clock
+        # Outside the clock, and small so as not to flush the caches: a bitwise fingerprint of
+        # every 101st sample of the mixture and of the sources.
+        checksum = zlib.crc32(ex.mixture[:, ::101].tobytes(), zlib.crc32(ex.sources[..., ::101].tobytes(), checksum))
         stems += len(ex.stems)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"setting": job["setting"], "source": job["source"], "examples": job["examples"],
             "seconds": total, "dsp_seconds": timed.seconds if timed is not None else None,
-            "peak_rss_mb": peak_mb, "checksum": checksum, "stems_per_example": stems / job["examples"]}
+            "peak_rss_mb": peak_mb, "anon_rss_mb": _status_kb("RssAnon") / 1024,
+            "checksum": checksum, "stems_per_example": stems / job["examples"]}
 
 
 def measure(job: dict) -> dict:
@@ -184,21 +191,31 @@ def measure(job: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- memory check
-def _memory_kb() -> tuple[int, int]:
-    """(VmRSS, USS = private clean + private dirty) of this process, in KiB."""
-    rss = uss = 0
+def _status_kb(field: str) -> int:
+    """A field of /proc/self/status in KiB (VmRSS, RssAnon, RssFile, VmHWM ...)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _memory_kb() -> tuple[int, int, int]:
+    """(VmRSS, RssAnon, Private_Dirty) of this process, in KiB.
+
+    VmRSS counts mapped file pages too (audio memory maps: the kernel's page cache, shared).
+    Private_Dirty is what this process alone holds: its own heap and copy-on-write copies of
+    pages inherited at fork, the number that grows when a worker copies the parent's objects.
+    """
+    dirty = 0
     with open("/proc/self/smaps_rollup") as f:
         for line in f:
-            if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                uss += int(line.split()[1])
-    return rss, uss
+            if line.startswith("Private_Dirty:"):
+                dirty = int(line.split()[1])
+    return _status_kb("VmRSS"), _status_kb("RssAnon"), dirty
 
 
-_BASELINE: tuple[int, int] | None = None
+_BASELINE: tuple[int, int, int] | None = None
 
 
 def _record_baseline(_worker_id: int) -> None:
@@ -207,6 +224,9 @@ def _record_baseline(_worker_id: int) -> None:
 
     torch.set_num_threads(1)
     _BASELINE = _memory_kb()
+
+
+_MEMORY_KEYS = ("rss", "anon", "dirty")
 
 
 class _MemoryProbe:
@@ -222,9 +242,9 @@ class _MemoryProbe:
         import torch
 
         ex = self.mixer.example(0, index)
-        rss, uss = _memory_kb()
+        now = _memory_kb()
         return {"mixture": torch.from_numpy(ex.mixture), "pid": os.getpid(),
-                "rss0": _BASELINE[0], "uss0": _BASELINE[1], "rss": rss, "uss": uss}
+                **{f"{k}0": v for k, v in zip(_MEMORY_KEYS, _BASELINE)}, **dict(zip(_MEMORY_KEYS, now))}
 
 
 def table_nbytes(table) -> int:
@@ -256,7 +276,7 @@ def memory_run(job: dict) -> dict:
     build_s = time.perf_counter() - t
     mixer = Mixer(table, MixRecipe(segment=SEGMENT, sample_rate=RATE, channels=2, class_prob=1.0),
                   None, SegmentReader(job["cache"]), seed=0)
-    parent_rss, parent_uss = _memory_kb()
+    parent_rss = _memory_kb()[0]
     loader = DataLoader(_MemoryProbe(mixer, job["examples"]), batch_size=4, num_workers=2,
                         worker_init_fn=_record_baseline, multiprocessing_context="fork")
     last: dict[int, dict] = {}
@@ -265,14 +285,13 @@ def memory_run(job: dict) -> dict:
         for k in range(len(batch["pid"])):
             pid = int(batch["pid"][k])
             counts[pid] = counts.get(pid, 0) + 1
-            last[pid] = {key: int(batch[key][k]) for key in ("rss0", "uss0", "rss", "uss")}
-    workers = [{"pid": pid, "examples": counts[pid],
-                "rss_growth_mb": (v["rss"] - v["rss0"]) / 1024, "uss_growth_mb": (v["uss"] - v["uss0"]) / 1024,
-                "rss_mb": v["rss"] / 1024, "uss_mb": v["uss"] / 1024}
+            last[pid] = {key: int(batch[key][k]) for m in _MEMORY_KEYS for key in (m, m + "0")}
+    workers = [{"pid": pid, "examples": counts[pid], "rss_mb": v["rss"] / 1024,
+                **{f"{m}_growth_mb": (v[m] - v[m + "0"]) / 1024 for m in _MEMORY_KEYS}}
                for pid, v in sorted(last.items())]
     del catalog
     return {"rows": rows, "table_bytes": table_nbytes(table), "build_s": build_s,
-            "parent_rss_mb": parent_rss / 1024, "parent_uss_mb": parent_uss / 1024, "workers": workers}
+            "parent_rss_mb": parent_rss / 1024, "workers": workers}
 
 
 def measure_memory(job: dict) -> dict:
@@ -289,7 +308,7 @@ def _fmt(x, spec: str, empty: str = "-") -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    head = (f"{'':2}{'setting':<38}{'source':<11}{'n':>5}{'ex/s':>8}{'ms/ex':>8}{'peakRSS':>9}"
+    head = (f"{'':2}{'setting':<38}{'source':<11}{'n':>5}{'ex/s':>8}{'ms/ex':>8}{'peakRSS':>9}{'anon':>7}"
             f"{'DSP ms':>8}{'tot/DSP':>8}{'anchor':>8}{'speedup':>8}  target")
     print(head)
     print("-" * len(head))
@@ -298,7 +317,7 @@ def print_table(rows: list[dict]) -> None:
         label = f"{r['setting']} {SETTINGS[r['setting']]}" if r["setting"] != last else ""
         last = r["setting"]
         print(f"  {label:<38}{r['source']:<11}{r['examples']:>5}{r['ex_per_s']:>8.1f}{r['ms_per_ex']:>8.1f}"
-              f"{r['peak_rss_mb']:>7.0f}MB{_fmt(r['dsp_ms_per_ex'], '8.1f', '       -')}"
+              f"{r['peak_rss_mb']:>7.0f}MB{r['anon_rss_mb']:>5.0f}MB{_fmt(r['dsp_ms_per_ex'], '8.1f', '       -')}"
               f"{_fmt(r['total_over_dsp'], '8.2f', '       -')}{_fmt(r['anchor'], '8.1f', '       -')}"
               f"{_fmt(r['speedup'], '7.1f', '      -')}{'x' if r['speedup'] is not None else ' '}  {r['target']}")
 
@@ -316,6 +335,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=None, help="timed examples per setting (default per setting)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed examples first (default 10%% of examples, >= 3)")
     parser.add_argument("--quick", action="store_true", help="a short run")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per row; the median run is reported")
     parser.add_argument("--settings", default="a,b,c,d,e")
     parser.add_argument("--sources", default=",".join(SOURCES), help="wav, flac, flac-cache, wav-cache")
     parser.add_argument("--memory-examples", type=int, default=None, help="examples drawn in the memory check")
@@ -335,13 +355,13 @@ def main() -> None:
     flac_catalog, wav_catalog = prepare(data)
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
-    caches = {}
+    caches, cache_build = {}, {}
     for source in sources:
         if source.endswith("-cache"):
             fmt = source.split("-")[0]
             cache_dir = data / f"cache-{fmt}"
             seconds = build_cache(flac_catalog if fmt == "flac" else wav_catalog, cache_dir)
-            caches[source] = str(cache_dir)
+            caches[source], cache_build[source] = str(cache_dir), seconds
             print(f"decoded-audio cache for {fmt.upper()} built in {seconds:.2f} s (80 stems x 30 s, one process) "
                   f"-> {cache_dir}", flush=True)
 
@@ -355,7 +375,8 @@ def main() -> None:
             job = {"setting": setting, "source": source, "examples": n, "warmup": warmup,
                    "catalog": str(flac_catalog if source.startswith("flac") else wav_catalog),
                    "cache": caches.get(source)}
-            r = measure(job)
+            runs = sorted((measure(job) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+            r = runs[len(runs) // 2]  # the median run
             ex_per_s = r["examples"] / r["seconds"]
             anchor = ANCHOR.get((setting, source.split("-")[0]))
             dsp = r["dsp_seconds"]
@@ -365,35 +386,41 @@ def main() -> None:
                          "dsp_ms_per_ex": 1000 * dsp / r["examples"] if dsp is not None else None,
                          "total_over_dsp": ratio, "anchor": anchor, "speedup": speedup,
                          "target": target_of(setting, source, ex_per_s, speedup, ratio)})
-            print(f"  {setting}/{source}: {ex_per_s:.1f} ex/s", flush=True)
+            spread = " (runs " + ", ".join(f"{x['examples'] / x['seconds']:.1f}" for x in runs) + ")" if len(runs) > 1 else ""
+            print(f"  {setting}/{source}: {ex_per_s:.1f} ex/s{spread}", flush=True)
     print(f"\nthroughput runs took {time.perf_counter() - started:.0f} s\n")
     print("Examples/s per worker (one process, one thread): 6 s 44.1 kHz stereo, 4 stems, cross-song, 20 songs.")
+    print("peakRSS = the process's VmHWM, mapped audio pages (page cache) included; anon = its heap (RssAnon) at the end.")
     print("DSP ms = time inside effects.apply (same calls, same audio, no I/O); tot/DSP = total / DSP floor.")
     print("anchor = ZFTurbo MSSDataset on this kind of machine (flac-cache is compared with its FLAC figure).\n")
     print_table(rows)
     sums = {}
     for r in rows:
-        sums.setdefault(r["setting"], set()).add(round(r["checksum"], 3))
+        sums.setdefault(r["setting"], set()).add(r["checksum"])
     same = all(len(v) == 1 for v in sums.values())
-    print(f"\nsame examples from every source: {'yes' if same else 'NO'} (checksum of the mixtures per setting)")
+    print(f"\nsame examples from every source: {'yes' if same else 'NO'} (bitwise fingerprint of mixtures and sources)")
 
     memory = None
     if not args.no_memory:
         n = args.memory_examples or (40 if args.quick else 200)
         memory = [measure_memory({"catalog": str(wav_catalog), "rows": rows_, "examples": n, "cache": None})
                   for rows_ in (1_000, 100_000)]
-        print(f"\nMemory check: DataLoader(num_workers=2, fork), {n} examples drawn in the workers (WAV, no effects).")
-        print("growth = after the last example minus at worker start; USS = private (copy-on-write) pages.\n")
-        print(f"  {'rows':>8}{'table bytes':>14}{'build s':>9}{'parent RSS':>12}   per worker: examples, RSS growth, USS growth")
+        print(f"\nMemory check: DataLoader(num_workers=2, fork, batch 4), {n} examples drawn in the workers "
+              f"(WAV, no effects); the catalog stays alive in the parent, as in the DataModule.")
+        print("Growth = after the worker's last example minus at its start. RSS includes mapped audio pages "
+              "(page cache);\nanon = heap; private dirty = heap + copy-on-write copies of the parent's pages.\n")
+        print(f"  {'rows':>8}{'table bytes':>13}{'build s':>9}{'parent RSS':>12}   per worker: examples, growth of RSS / anon / private dirty")
         for m in memory:
-            workers = "; ".join(f"{w['examples']} ex, {w['rss_growth_mb']:+.1f} MB, {w['uss_growth_mb']:+.1f} MB"
-                                for w in m["workers"])
-            print(f"  {m['rows']:>8}{m['table_bytes']:>14,}{m['build_s']:>9.2f}{m['parent_rss_mb']:>10.0f}MB   {workers}")
+            workers = ";  ".join(f"{w['examples']} ex, {w['rss_growth_mb']:+.1f} / {w['anon_growth_mb']:+.1f} / "
+                                 f"{w['dirty_growth_mb']:+.1f} MB" for w in m["workers"])
+            print(f"  {m['rows']:>8}{m['table_bytes']:>13,}{m['build_s']:>9.2f}{m['parent_rss_mb']:>10.0f}MB   {workers}")
         small, large = memory
-        extra = max(w["uss_growth_mb"] for w in large["workers"]) - max(w["uss_growth_mb"] for w in small["workers"])
         table_mb = (large["table_bytes"] - small["table_bytes"]) / 2**20
-        print(f"\n  worker USS growth, 100k minus 1k rows: {extra:+.1f} MB (table size difference {table_mb:.1f} MB): "
-              f"{'flat' if extra <= table_mb + 1.0 else 'GROWS with catalog size'}")
+        for key, name in (("rss", "RSS"), ("dirty", "private dirty")):
+            extra = (max(w[f"{key}_growth_mb"] for w in large["workers"])
+                     - max(w[f"{key}_growth_mb"] for w in small["workers"]))
+            print(f"  worker {name} growth, 100k minus 1k rows: {extra:+.1f} MB (the tables differ by {table_mb:.1f} MB): "
+                  f"{'flat' if extra <= table_mb + 2.0 else 'GROWS with catalog size'}")
 
     if args.out:
         out = Path(args.out)
@@ -403,7 +430,7 @@ def main() -> None:
                 writer.writeheader()
                 writer.writerows(rows)
         else:
-            out.write_text(json.dumps({"throughput": rows, "memory": memory}, indent=2))
+            out.write_text(json.dumps({"throughput": rows, "cache_build_s": cache_build, "memory": memory}, indent=2))
         print(f"\nwrote {out}")
 
 

@@ -7,8 +7,10 @@ byte buffer with offsets), so worker memory stays flat however large the catalog
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -60,10 +62,11 @@ class StemTable:
                 if c in col:
                     multi_hot[i, col[c]] = 1
         songs = {s: k for k, s in enumerate(dict.fromkeys(e.song for e in entries))}
+        resolve = _resolver(catalog)
         return cls(
             classes=tuple(classes),
-            paths=PackedStrings([str(catalog.resolve(e.path)) for e in entries]),
-            annotations=PackedStrings([str(catalog.resolve(e.annotation)) if e.annotation else "" for e in entries]),
+            paths=PackedStrings([resolve(e.path) for e in entries]),
+            annotations=PackedStrings([resolve(e.annotation) if e.annotation else "" for e in entries]),
             song=np.array([songs[e.song] for e in entries], dtype=np.int32),
             duration=np.array([e.duration for e in entries], dtype=np.float32),
             labels=multi_hot,
@@ -71,3 +74,22 @@ class StemTable:
 
     def __len__(self) -> int:
         return len(self.song)
+
+
+def _resolver(catalog: Catalog) -> Callable[[str], str]:
+    """`str(catalog.resolve(p))`, by string joins where that gives the same text (pathlib is slow at 100k rows).
+
+    A path with nothing pathlib would normalise (no empty or '.' components, no trailing '/')
+    joins onto a normalised root as plain text; anything else goes through pathlib.
+    """
+    root = str(catalog.root)
+    if os.name != "posix" or root != str(Path(root)):
+        return lambda p: str(catalog.resolve(p))
+    prefix = "" if root == "." else root if root.endswith("/") else root + "/"
+
+    def resolve(p: str) -> str:
+        if not p or "//" in p or "/./" in p or p.startswith("./") or p.endswith(("/", "/.")) or p == ".":
+            return str(catalog.resolve(p))
+        return p if p.startswith("/") else prefix + p
+
+    return resolve
