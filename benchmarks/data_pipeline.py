@@ -18,13 +18,18 @@ What it measures (one process, one thread, as one DataLoader worker runs):
 
     The memory check builds a StemTable + Mixer over a catalog of 100,000 stem rows (paths
     repeat the 80 real stems) and over 1,000 rows, forks a DataLoader with 2 workers that draw
-    the examples, and reports each worker's VmRSS and private-memory (USS) growth.
+    the examples, and reports each worker's growth of VmRSS, RssAnon and Private_Dirty (the
+    last is what copy-on-write copies of the parent's objects would show up in).
+
+Timings on a shared or virtual machine vary by 10-25 % from run to run; --repeat R reports
+the median of R runs per row.
 
 Run:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_pipeline.py            # full, a few minutes
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_pipeline.py --quick    # short run
 Options: --data DIR (corpus folder, made on first use; default /tmp/noisymss-bench),
---examples N (per setting), --settings a,b, --sources wav,flac,flac-cache, --out results.json|csv.
+--examples N (per setting), --repeat R, --settings a,b, --sources wav,flac,flac-cache[,wav-cache],
+--memory-examples N, --no-memory, --out results.json|csv.
 """
 from __future__ import annotations
 
@@ -166,6 +171,7 @@ def worker_run(job: dict) -> dict:
     if timed is not None:
         timed.seconds = 0.0
     total, checksum, stems = 0.0, 0, 0
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for i in range(job["examples"]):
         t = time.perf_counter()
         ex = mixer.example(0, i)
@@ -174,8 +180,10 @@ def worker_run(job: dict) -> dict:
         # every 101st sample of the mixture and of the sources.
         checksum = zlib.crc32(ex.mixture[:, ::101].tobytes(), zlib.crc32(ex.sources[..., ::101].tobytes(), checksum))
         stems += len(ex.stems)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
     return {"setting": job["setting"], "source": job["source"], "examples": job["examples"],
+            "page_faults_per_example": (usage.ru_minflt - faults) / job["examples"],
             "seconds": total, "dsp_seconds": timed.seconds if timed is not None else None,
             "peak_rss_mb": peak_mb, "anon_rss_mb": _status_kb("RssAnon") / 1024,
             "checksum": checksum, "stems_per_example": stems / job["examples"]}
@@ -399,6 +407,8 @@ def main() -> None:
         sums.setdefault(r["setting"], set()).add(r["checksum"])
     same = all(len(v) == 1 for v in sums.values())
     print(f"\nsame examples from every source: {'yes' if same else 'NO'} (bitwise fingerprint of mixtures and sources)")
+    for source, seconds in cache_build.items():
+        print(f"{source}: cache warm (built once before these runs in {seconds:.2f} s)")
 
     memory = None
     if not args.no_memory:

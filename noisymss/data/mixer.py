@@ -130,10 +130,11 @@ class Mixer:
         picks = self._pick_stems(rng, np.flatnonzero(present))  # [(class column or -1, stem index)]
         starts = self._same_song_start(rng, picks) if r.same_song else None
 
-        # Hot path: every sample is written once where it ends up. A target stem goes straight into
-        # its source slot (read into it without effects, copied there after them; slots left empty
-        # are zeroed at the end), and the mixture is summed from the slots at the end, in blocks
-        # that stay in cache. The sum runs in pick order from +0.0, exactly as `zeros + a + b + ...`;
+        # Hot path: every sample is written once where it ends up, and few large buffers come and
+        # go (fresh ones cost page faults). A target stem is read straight into its source slot;
+        # effects take it from there (they copy their input) and their result is copied back; slots
+        # left empty are zeroed at the end. The mixture is summed from the slots at the end, in
+        # blocks that stay in cache, in pick order from +0.0, exactly as `zeros + a + b + ...`;
         # anything that would break that (a class drawn twice, effects returning another dtype)
         # switches to adding each stem as it comes.
         n_classes = len(self.class_prob)
@@ -146,7 +147,7 @@ class Mixer:
         parts, mixed = [], False  # deferred: what the mixture sums, in pick order
         f0_parts, used = [], []
         for col, stem in picks:
-            into = sources[col] if deferred and col >= 0 and self.effects is None and self._reads_into else None
+            into = sources[col] if deferred and col >= 0 and self._reads_into else None
             audio, start = self._segment(rng, stem, starts, into)
             if audio is None:
                 continue  # silent wherever we looked: not audible, so not in the label
@@ -161,8 +162,8 @@ class Mixer:
             if col >= 0:
                 if filled[col]:
                     np.add(sources[col], audio, out=sources[col])
-                elif audio is not into:
-                    np.add(audio, _ZERO, out=sources[col])
+                elif audio is not into or self.effects is not None:
+                    np.add(audio, _ZERO, out=sources[col])  # (in place if an effect returned its input)
                 filled[col] = True
             if deferred:
                 parts.append(sources[col] if col >= 0 else audio)
@@ -219,7 +220,7 @@ class Mixer:
                 audio = self.reader.read(path, start, r.segment, r.sample_rate, r.channels, out=out)
             else:
                 audio = self.reader.read(path, start, r.segment, r.sample_rate, r.channels)
-            if _level_db(audio) >= r.silence_db:
+            if _audible(audio, r.silence_db):
                 return audio, start
         return None, start
 
@@ -260,17 +261,21 @@ def _sum_into(out: np.ndarray, parts: list[np.ndarray], zero_first: bool = True,
             np.add(o, p[..., a:a + block], out=o)
 
 
-def _level_db(audio: np.ndarray) -> float:
-    """RMS level in dBFS (-240 for digital silence).
+def _audible(audio: np.ndarray, threshold_db: float) -> bool:
+    """RMS level (dBFS) >= threshold_db, decided exactly as the float64 mean of squares decides it.
 
-    The mean square is a float32 BLAS dot (one pass, no temporary); its rounding differs from a
-    float64 mean by ~1e-6 relative, i.e. ~1e-5 dB, which only matters within that of the threshold.
+    The mean square is first taken as a float32 BLAS dot (one pass, no temporary). Its rounding
+    error is at most n * 2**-24 relative (n samples, any summation order), so outside that margin
+    of the threshold the answer is certain; inside it the float64 mean is computed, as before.
     """
     flat = audio.reshape(-1)
-    if not flat.size:
-        return float("nan")  # as np.mean of nothing: never audible
-    rms = math.sqrt(max(float(np.dot(flat, flat)), 0.0) / flat.size)
-    return 20.0 * math.log10(rms + 1e-12)
+    n = flat.size
+    if n:
+        level = 20.0 * math.log10(math.sqrt(max(float(np.dot(flat, flat)), 0.0) / n) + 1e-12)
+        if abs(level - threshold_db) > 10.0 * math.log10(1.0 + 2.0 * n * 2.0**-24) + 1e-3:
+            return level >= threshold_db
+    rms = float(np.sqrt(np.mean(np.square(audio), dtype=np.float64)))
+    return bool(20 * np.log10(rms + 1e-12) >= threshold_db)
 
 
 @lru_cache(maxsize=4096)
