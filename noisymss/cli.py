@@ -6,6 +6,7 @@ only when it runs, so `noisymss --help` answers at once.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("audio", nargs="+", type=Path, help="audio files (any format soundfile reads)")
     p.add_argument("--ckpt", required=True, type=Path, help="checkpoint of a melody task (noisymss fit ... MelodyTask)")
     p.add_argument("--out", required=True, type=Path, help="folder for <name>.f0.txt files (mir_eval two-column format)")
+    p.add_argument("--jobs", type=int, default=0, help="worker processes, one thread each (default: one per CPU core; 1 on a GPU)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     p.set_defaults(run=_melody)
 
     p = sub.add_parser("info", help="summarise a catalog: rows, classes, splits, label versions, label accuracy")
@@ -89,23 +92,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _melody(args) -> int:
-    from tqdm import tqdm
+    import torch
 
-    from noisymss.data.annotations import write_f0
-    from noisymss.melody.inference import extract_f0
-    from noisymss.tasks.melody import load_melody_task
+    from noisymss.melody.inference import extract_files
 
-    task = load_melody_task(args.ckpt)
-    failed = 0
-    for path in tqdm(args.audio, desc="melody", unit="file"):
-        try:
-            times, f0 = extract_f0(task.model, path, median=task.hparams.median)
-        except OSError as err:
-            print(f"skipped {path}: {err}", file=sys.stderr)
-            failed += 1
-            continue
-        write_f0(args.out / f"{path.stem}.f0.txt", times, f0)
-    print(f"wrote {len(args.audio) - failed} f0 file(s) to {args.out}" + (f"; {failed} failed" if failed else ""))
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    jobs = args.jobs or (1 if device.startswith("cuda") else os.cpu_count() or 1)
+    failed = extract_files(args.ckpt, args.audio, args.out, jobs=jobs, device=device)
+    for path, reason in failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"wrote {len(args.audio) - len(failed)} f0 file(s) to {args.out}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0
 
 

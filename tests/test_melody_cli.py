@@ -42,13 +42,21 @@ def test_fit_test_and_melody_from_a_fresh_folder(name, tmp_path):
     res = _noisymss("test", "--config", str(config), "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "test/OA" in res.stdout
-    song = next((tmp_path / "data/melody_demo/songs").glob("*/mixture.flac"))
-    res = _noisymss("melody", str(song), "--ckpt", str(ckpt), "--out", "f0", cwd=tmp_path)
+    songs = sorted((tmp_path / "data/melody_demo/songs").glob("*/mixture.flac"))[:2]
+    # two inputs with the same file name, shared by two worker processes: neither result overwrites the other
+    res = _noisymss("melody", *map(str, songs), "--ckpt", str(ckpt), "--out", "f0", "--jobs", "2", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     import mir_eval
 
-    times, freqs = mir_eval.io.load_time_series(str(tmp_path / "f0" / "mixture.f0.txt"))
-    assert len(times) == 401 and np.allclose(np.diff(times), 0.01) and np.all(freqs >= 0)
+    written = sorted((tmp_path / "f0").rglob("*.f0.txt"))
+    assert [p.relative_to(tmp_path / "f0").as_posix() for p in written] == [f"{s.parent.name}/mixture.f0.txt" for s in songs]
+    for path in written:
+        times, freqs = mir_eval.io.load_time_series(str(path))
+        assert len(times) == 401 and np.allclose(np.diff(times), 0.01) and np.all(freqs >= 0)
+    # the same file in one process gives the same f0 as in a worker
+    res = _noisymss("melody", str(songs[0]), "--ckpt", str(ckpt), "--out", "one", "--jobs", "1", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "one" / "mixture.f0.txt").read_text() == written[0].read_text()
 
 
 def test_melody_refuses_a_file_that_is_not_a_checkpoint(tmp_path):

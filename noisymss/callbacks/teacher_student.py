@@ -23,6 +23,8 @@ class TeacherStudent(L.Callback):
         epochs_per_iteration: epochs of training per teacher or student (E).
         mode: basic | noisy_student | noisy_teacher_student (papers.md §2.3).
         reinit_student: start each student from scratch (True) or continue from the teacher.
+        student_growth: each student's width is its teacher's times this (Noisy Student's
+            equal-or-larger student, Xie et al. 2020); above 1 needs reinit_student.
         confidence: frames whose top teacher probability is below this carry no target.
         min_voiced: keep only unlabelled songs whose teacher voicing ratio is at least this
             (the papers stress that unlabelled audio must contain singing).
@@ -31,9 +33,13 @@ class TeacherStudent(L.Callback):
     """
 
     def __init__(self, iterations: int = 2, epochs_per_iteration: int = 3, mode: str = "noisy_student",
-                 reinit_student: bool = False, confidence: float = 0.0, min_voiced: float = 0.2, top_k: int = 8,
-                 seed: int = 0):
+                 reinit_student: bool = False, student_growth: float = 1.0, confidence: float = 0.0,
+                 min_voiced: float = 0.2, top_k: int = 8, seed: int = 0):
         self.mode = check_mode(mode)  # an unknown mode fails here, before any training
+        if student_growth < 1.0 or (student_growth > 1.0 and not reinit_student):
+            raise ValueError(f"student_growth {student_growth}: give 1.0, or a value above 1 with reinit_student: true "
+                             "(a larger student cannot continue from its teacher's weights)")
+        self.student_growth = student_growth
         self.iterations, self.epochs_per_iteration = iterations, epochs_per_iteration
         self.reinit_student, self.confidence, self.min_voiced, self.top_k, self.seed = (
             reinit_student, confidence, min_voiced, top_k, seed)
@@ -68,11 +74,14 @@ class TeacherStudent(L.Callback):
         dm.set_pseudo_labels(f"teacher{self.iteration - 1}", self.iteration, kept)
         pl_module.iteration = self.iteration
         if self.reinit_student:
-            pl_module.reset_student(self.seed + self.iteration)
+            width = pl_module.hparams.width * self.student_growth
+            pl_module.reset_student(self.seed + self.iteration, width)
+            if self.student_growth != 1.0:
+                _rewrap_ddp(trainer)
         trainer.strategy.setup_optimizers(trainer)  # the student's optimiser and schedule start afresh
         record = {"ts/iteration": self.iteration, "ts/pseudo_labelled_songs": len(kept), "ts/unlabelled_songs": len(heard),
                   "ts/mean_voiced": sum(v for *_, v in scored.values()) / max(len(scored), 1),
-                  "ts/teacher_val_OA": _metric(trainer, "val/OA")}
+                  "ts/teacher_val_OA": _metric(trainer, "val/OA"), "ts/student_width": float(pl_module.hparams.width)}
         self.history.append(record)
         for logger in trainer.loggers:
             logger.log_metrics(record, step=trainer.global_step)
@@ -93,6 +102,20 @@ class TeacherStudent(L.Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.iteration, self.history = state["iteration"], state.get("history", [])
+
+
+def _rewrap_ddp(trainer: L.Trainer) -> None:
+    """Wraps the module in a new DistributedDataParallel after its network was replaced.
+
+    DDP registers gradient hooks on the parameters it was built with; without a new wrapper the
+    new network's gradients would never be averaged and the ranks would drift apart. Lightning
+    has no public call for this; `_setup_model` is what its DDP strategy wraps with.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    strategy = trainer.strategy
+    if isinstance(strategy.model, DistributedDataParallel):
+        strategy.model = strategy._setup_model(trainer.lightning_module)
 
 
 def _metric(trainer: L.Trainer, name: str) -> float:

@@ -80,7 +80,7 @@ class PatchDataset(Dataset):
 
 
 class SongDataset(Dataset):
-    """Whole songs for evaluation: {'audio': (samples,), 'f0': (frames,)} (batch size 1)."""
+    """Whole songs for evaluation: {'audio': (samples,), 'f0': (frames,), 'index', 'id'} (batch size 1)."""
 
     def __init__(self, songs: Songs):
         self.songs = songs
@@ -89,7 +89,8 @@ class SongDataset(Dataset):
         return len(self.songs)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"audio": torch.from_numpy(self.songs.audio[i]), "f0": torch.from_numpy(self.songs.f0[i]), "index": torch.tensor(i)}
+        return {"audio": torch.from_numpy(self.songs.audio[i]), "f0": torch.from_numpy(self.songs.f0[i]), "index": torch.tensor(i),
+                "id": self.songs.ids[i]}
 
 
 def _patch(audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -9,6 +12,7 @@ import torch
 from noisymss.audio.io import read_audio
 from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize, to_patches
 from noisymss.melody.pitch import decode
+from noisymss.models.jdc import JDC
 
 
 @torch.inference_mode()
@@ -38,3 +42,102 @@ def extract_f0(model: torch.nn.Module, path: str | os.PathLike, median: int = 5)
     audio = torch.from_numpy(read_audio(path, sample_rate=SAMPLE_RATE, channels=1)[0])
     hz = decode(song_logits(model, audio), median=median)
     return np.arange(len(hz)) * 0.01, hz
+
+
+@dataclass
+class MelodyModel:
+    """A trained JDC ready for inference (eval mode) and its decoding setting."""
+
+    jdc: JDC
+    median: int
+
+
+def load_melody_model(ckpt: str | os.PathLike, device: str = "cpu") -> MelodyModel:
+    """The JDC of a melody-task checkpoint, without Lightning (workers start in about a second).
+
+    Raises a one-line error for a missing file, an unreadable one, or another task's checkpoint.
+    """
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # a config, a truncated file, another format: all one-line errors
+        raise ValueError(f"{path}: not a readable Lightning checkpoint ({type(err).__name__})") from None
+    weights = state.get("state_dict", {}) if isinstance(state, dict) else {}
+    if not any(k.startswith("model.pitch_head") for k in weights):
+        raise ValueError(f"{path}: not a melody (JDC) checkpoint; train one with `noisymss fit --config configs/noisy_student.yaml`")
+    hparams = state.get("hyper_parameters", {})
+    jdc = JDC.small(hparams.get("width", 1.0))
+    jdc.load_state_dict({k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")})
+    return MelodyModel(jdc.to(device).eval(), int(hparams.get("median", 5)))
+
+
+def output_paths(paths: Sequence[Path], out: Path) -> list[Path]:
+    """One `<name>.f0.txt` per input under `out`; inputs sharing a name keep their folders apart.
+
+    `a/mix.wav` and `b/mix.wav` become `out/a/mix.f0.txt` and `out/b/mix.f0.txt` (paths below the
+    inputs' common folder), so no result overwrites another.
+    """
+    resolved = [Path(p).resolve() for p in paths]
+    if len({p.stem for p in resolved}) == len(resolved):
+        return [out / f"{p.stem}.f0.txt" for p in resolved]
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [out / p.relative_to(root).parent / f"{p.stem}.f0.txt" for p in resolved]
+
+
+def extract_files(ckpt: str | os.PathLike, paths: Sequence[Path], out: Path, jobs: int = 1, device: str = "cpu",
+                  progress: bool = True) -> list[tuple[Path, str]]:
+    """Writes the f0 of every audio file as mir_eval two-column text; returns the (file, reason) that failed.
+
+    With `jobs` > 1 the files are shared among that many worker processes of one thread each
+    (the CRNN's small per-file batches keep one core busy far better than they use several).
+    """
+    from tqdm import tqdm
+
+    model = load_melody_model(ckpt, device)  # a bad checkpoint fails here, before any file is read
+    targets = output_paths(paths, out)
+    jobs = max(1, min(jobs, len(paths)))
+    bar = tqdm(total=len(paths), desc="melody", unit="file", disable=not progress)
+    failed = []
+    if jobs == 1:
+        results = (_extract_one(model, p, t) for p, t in zip(paths, targets))
+    else:
+        import multiprocessing
+
+        # spawn: a forked child would inherit the parent's OpenMP thread pool, which can hang.
+        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (str(ckpt), device))
+        results = pool.imap_unordered(_extract_in_worker, list(zip(paths, targets)))
+    for path, error in results:
+        if error:
+            failed.append((path, error))
+        bar.update()
+    bar.close()
+    if jobs > 1:
+        pool.close()
+        pool.join()
+    return failed
+
+
+_WORKER_MODEL = None
+
+
+def _init_worker(ckpt: str, device: str) -> None:
+    global _WORKER_MODEL
+    torch.set_num_threads(1)
+    _WORKER_MODEL = load_melody_model(ckpt, device)
+
+
+def _extract_in_worker(item: tuple[Path, Path]) -> tuple[Path, str]:
+    return _extract_one(_WORKER_MODEL, *item)
+
+
+def _extract_one(model: "MelodyModel", path: Path, target: Path) -> tuple[Path, str]:
+    from noisymss.data.annotations import write_f0
+
+    try:
+        times, f0 = extract_f0(model.jdc, path, median=model.median)
+    except OSError as err:  # unreadable audio: reported, the other files go on
+        return path, str(err)
+    write_f0(target, times, f0)
+    return path, ""

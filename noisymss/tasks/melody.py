@@ -1,9 +1,6 @@
 """Melody task: JDC trained on f0-labelled and teacher-labelled patches, scored with mir_eval on whole songs."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import lightning as L
 import numpy as np
 import torch
@@ -11,6 +8,7 @@ import torch
 from noisymss.melody.features import log_magnitude, normalize
 from noisymss.melody.inference import song_logits
 from noisymss.melody.pitch import N_CLASSES, decode, gaussian_targets
+from noisymss.melody.plots import f0_figure
 from noisymss.metrics.melody import METRICS, melody_scores
 from noisymss.models.jdc import JDC
 
@@ -43,6 +41,8 @@ class MelodyTask(L.LightningModule):
         unlabelled_weight: weight of pseudo-labelled frames (λ).
         hard_pseudo_labels: train on the teacher's argmax (Gaussian-blurred) instead of its distribution.
         median: median filter length at decoding (5, as JDC).
+        plot_songs: songs per validation (and test) whose spectrogram with reference and estimated
+            f0 goes to loggers that take images (W&B).
     """
 
     def __init__(
@@ -57,12 +57,14 @@ class MelodyTask(L.LightningModule):
         unlabelled_weight: float = 1.0,
         hard_pseudo_labels: bool = False,
         median: int = 5,
+        plot_songs: int = 2,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = JDC() if width == 1.0 else JDC.small(width)
+        self.model = JDC.small(width)  # width 1.0 is the published JDC
         self.iteration = 0  # set by the TeacherStudent callback; metrics are also logged per iteration
         self._scores: list[dict[str, float]] = []
+        self._plots: list[tuple[str, torch.Tensor, np.ndarray, np.ndarray]] = []  # (song, audio, ref f0, est f0)
 
     # ------------------------------------------------------------- training
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,13 +98,30 @@ class MelodyTask(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
-    def reset_student(self, seed: int) -> None:
-        """Re-initialises the network in place (same seed on every rank, so DDP replicas stay equal)."""
+    def reset_student(self, seed: int, width: float | None = None) -> None:
+        """Re-initialises the network, at a new width if one is given (Noisy Student's larger student).
+
+        The same seed on every rank gives every DDP replica the same start. A new width replaces
+        the network (new parameters: the caller rebuilds optimisers and any DDP wrapper) and is
+        recorded in `hparams`, so checkpoints and `load_melody_model` build the right size.
+        """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
+            if width is not None and width != self.hparams.width:
+                self.model = JDC.small(width).to(self.device)
+                self.hparams.width = width
+                return
             for module in self.model.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # A checkpoint of a grown student holds a wider network than the config builds: match it
+        # before Lightning loads the weights (this hook runs first, before any DDP wrapping).
+        width = checkpoint.get("hyper_parameters", {}).get("width", self.hparams.width)
+        if width != self.hparams.width:
+            self.model = JDC.small(width).to(self.device)
+            self.hparams.width = width
 
     # ------------------------------------------------------------ inference
     def predict_song(self, audio: torch.Tensor) -> np.ndarray:
@@ -122,12 +141,15 @@ class MelodyTask(L.LightningModule):
         return top_i.to(torch.int16).cpu().numpy(), top_p.to(torch.float16).cpu().numpy(), voiced
 
     # ----------------------------------------------------------- evaluation
-    def validation_step(self, batch: dict[str, torch.Tensor], _) -> None:
-        est = self.predict_song(batch["audio"][0])
-        self._scores.append(melody_scores(batch["f0"][0].cpu().numpy(), est))
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        audio, ref = batch["audio"][0], batch["f0"][0].cpu().numpy()
+        est = self.predict_song(audio)
+        self._scores.append(melody_scores(ref, est))
+        if batch_idx < self.hparams.plot_songs and any(hasattr(lg, "log_image") for lg in self.loggers):
+            self._plots.append((batch.get("id", [str(batch_idx)])[0], audio, ref, est))
 
-    def test_step(self, batch: dict[str, torch.Tensor], _) -> None:
-        self.validation_step(batch, _)
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self.validation_step(batch, batch_idx)
 
     def on_validation_epoch_end(self) -> None:
         self._log_scores("val")
@@ -136,6 +158,7 @@ class MelodyTask(L.LightningModule):
         self._log_scores("test")
 
     def _log_scores(self, stage: str) -> None:
+        self._log_plots(stage)
         scores, self._scores = self._scores, []
         for name in METRICS:
             value = float(np.mean([s[name] for s in scores])) if scores else float("nan")
@@ -143,16 +166,12 @@ class MelodyTask(L.LightningModule):
             self.log(f"{stage}/{name}", value, sync_dist=True, prog_bar=name == "OA")
             self.log(f"{stage}_iter{self.iteration}/{name}", value, sync_dist=True)
 
-
-def load_melody_task(ckpt: str | os.PathLike, device: str = "cpu") -> MelodyTask:
-    """A MelodyTask from a checkpoint, in eval mode; a one-line error for anything else."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # a config, a truncated file, another format: all one-line errors
-        raise ValueError(f"{path}: not a readable Lightning checkpoint ({type(err).__name__})") from None
-    if not isinstance(state, dict) or not any(k.startswith("model.pitch_head") for k in state.get("state_dict", {})):
-        raise ValueError(f"{path}: not a melody (JDC) checkpoint; train one with `noisymss fit --config configs/noisy_student.yaml`")
-    return MelodyTask.load_from_checkpoint(path, map_location=device, weights_only=True).eval()
+    def _log_plots(self, stage: str) -> None:
+        plots, self._plots = self._plots, []
+        if not plots or self.trainer.sanity_checking or not self.trainer.is_global_zero:
+            return  # image logging is no collective: rank 0 shows its own songs
+        images = [f0_figure(log_magnitude(audio[None])[0].cpu().numpy(), ref, est) for _, audio, ref, est in plots]
+        captions = [f"{song} (iteration {self.iteration}, epoch {self.current_epoch})" for song, *_ in plots]
+        for logger in self.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image(key=f"{stage}/f0", images=images, caption=captions, step=self.global_step)

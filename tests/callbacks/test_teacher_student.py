@@ -72,6 +72,31 @@ def test_unknown_mode_and_missing_reload_fail_before_training(melody_corpus, tmp
             MelodyTask(width=0.125), _dm(melody_corpus))
 
 
+def test_a_larger_student_is_trained_checkpointed_and_resumed(melody_corpus, tmp_path):
+    from noisymss.melody.inference import load_melody_model
+
+    torch.manual_seed(0)
+    ts, spy, task = TeacherStudent(iterations=2, epochs_per_iteration=1, reinit_student=True, student_growth=2.0,
+                                   min_voiced=0.0), _Spy(), MelodyTask(width=0.125)
+    teacher_size = sum(p.numel() for p in task.parameters())
+    trainer = L.Trainer(max_epochs=3, callbacks=[ts, spy], enable_checkpointing=False, default_root_dir=tmp_path, **QUIET)
+    trainer.fit(task, _dm(melody_corpus))
+    assert task.hparams.width == 0.5 and [r["ts/student_width"] for r in ts.history] == [0.25, 0.5]
+    assert sum(p.numel() for p in task.parameters()) > 4 * teacher_size
+    assert trainer.optimizers[0].param_groups[0]["params"][0] is next(task.parameters())  # the optimiser trains the new net
+    trainer.save_checkpoint(tmp_path / "grown.ckpt")
+    assert load_melody_model(tmp_path / "grown.ckpt").jdc.pitch_head.lstm.hidden_size == task.model.pitch_head.lstm.hidden_size
+    # resuming builds the grown size from the checkpoint although the config says 0.125
+    resumed = MelodyTask(width=0.125)
+    L.Trainer(max_epochs=4, callbacks=[TeacherStudent(iterations=2, epochs_per_iteration=1, reinit_student=True,
+                                                      student_growth=2.0, min_voiced=0.0)],
+              enable_checkpointing=False, default_root_dir=tmp_path, **QUIET).fit(resumed, _dm(melody_corpus),
+                                                                               ckpt_path=tmp_path / "grown.ckpt")
+    assert resumed.hparams.width == 0.5
+    with pytest.raises(ValueError, match="reinit_student"):
+        TeacherStudent(student_growth=1.5)
+
+
 def test_reset_student_is_deterministic():
     a, b = MelodyTask(width=0.125), MelodyTask(width=0.125)
     a.reset_student(5)
@@ -80,14 +105,20 @@ def test_reset_student_is_deterministic():
         torch.testing.assert_close(pa, pb)
 
 
-def test_two_process_ddp_gives_identical_pseudo_labels(melody_corpus, tmp_path):
-    """A real 2-process CPU DDP run (gloo): every rank ends with the same labels, equal to a 1-process relabel."""
+@pytest.mark.parametrize("growth", [1.0, 1.5], ids=["continued-student", "larger-student"])
+def test_two_process_ddp_gives_identical_pseudo_labels(melody_corpus, tmp_path, growth):
+    """A real 2-process CPU DDP run (gloo): every rank ends with the same labels, equal to a 1-process relabel,
+    and the same trained parameters (a larger student is trained by DDP too, not by each rank alone;
+    BatchNorm running statistics are per-rank buffers, so they are not compared)."""
     script = Path(__file__).with_name("ddp_teacher_student.py")
-    res = subprocess.run([sys.executable, str(script), str(melody_corpus / "catalog.csv"), str(tmp_path)],
+    res = subprocess.run([sys.executable, str(script), str(melody_corpus / "catalog.csv"), str(tmp_path), str(growth)],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in (0, 1)]
     assert ranks[0]["version"] == ranks[1]["version"] == "teacher1"
+    assert ranks[0]["width"] == ranks[1]["width"] == pytest.approx(0.125 * growth**2)
+    for k, w in ranks[0]["weights"].items():
+        torch.testing.assert_close(w, ranks[1]["weights"][k], msg=k)
     assert ranks[0]["pseudo"].keys() == ranks[1]["pseudo"].keys() and ranks[0]["pseudo"]
     for k in ranks[0]["pseudo"]:
         for a, b in zip(ranks[0]["pseudo"][k], ranks[1]["pseudo"][k]):

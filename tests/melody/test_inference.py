@@ -34,3 +34,31 @@ def test_extract_f0_from_any_rate_and_channels(tmp_path):
     assert len(times) == len(f0) == 101
     np.testing.assert_allclose(np.diff(times), 0.01)
     assert np.all(f0 >= 0)
+
+
+def test_a_checkpoint_loads_without_lightning_as_the_trained_network(tmp_path):
+    import lightning as L
+
+    from noisymss.melody.inference import load_melody_model
+    from noisymss.tasks.melody import MelodyTask
+
+    torch.manual_seed(1)
+    task = MelodyTask(width=0.125, median=7).eval()
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.strategy.connect(task)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    loaded = load_melody_model(tmp_path / "m.ckpt")
+    assert loaded.median == 7 and not loaded.jdc.training
+    audio = torch.randn(8000) * 0.1
+    torch.testing.assert_close(song_logits(loaded.jdc, audio), song_logits(task.model, audio))
+
+
+def test_output_names_keep_inputs_with_the_same_name_apart(tmp_path):
+    from pathlib import Path
+
+    from noisymss.melody.inference import output_paths
+
+    out = Path("/out")
+    assert output_paths([tmp_path / "a.wav", tmp_path / "b.flac"], out) == [out / "a.f0.txt", out / "b.f0.txt"]
+    same = output_paths([tmp_path / "x" / "mix.wav", tmp_path / "y" / "z" / "mix.flac"], out)
+    assert same == [out / "x" / "mix.f0.txt", out / "y" / "z" / "mix.f0.txt"]

@@ -52,3 +52,19 @@ def test_a_small_model_learns_one_demo_song(melody_corpus, tmp_path):
     L.Trainer(max_epochs=12, limit_val_batches=0, **quiet).fit(task, dm)
     after = score()
     assert after > before + 30 and after > 50, (before, after)
+
+
+def test_validation_logs_spectrogram_with_f0_to_offline_wandb(melody_corpus, tmp_path, monkeypatch):
+    """A real W&B run in offline mode receives one picture per plotted validation song."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    from noisymss.loggers import AutoWandbLogger
+
+    logger = AutoWandbLogger(save_dir=str(tmp_path), name="plots")
+    dm = MelodyDataModule(str(melody_corpus / "catalog.csv"), unlabelled_split=None, val_split="labelled")
+    trainer = L.Trainer(accelerator="cpu", logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.validate(MelodyTask(width=0.125, plot_songs=1), dm, verbose=False)
+    logger.experiment.finish()
+    pictures = list(tmp_path.glob("wandb/offline-run-*/files/media/images/val/f0_*.png"))
+    assert len(pictures) == 1, sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.png"))
