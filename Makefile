@@ -8,9 +8,10 @@ DEMO_DIR ?= data/demo
 # One thread per process: batched linalg fails under MKL with 2 threads here, and Lightning's
 # DDP launcher changes the thread count when this is unset (DESIGN.md §4).
 export OMP_NUM_THREADS ?= 1
-export WANDB_MODE ?= disabled
+# Tests never start W&B; training targets log offline unless you are logged in (noisymss.loggers).
+test test-all: export WANDB_MODE ?= disabled
 
-.PHONY: install test test-all demo bench clean
+.PHONY: install test test-all demo bench bench-melody exp-melody clean
 
 install: $(STAMP)
 
@@ -44,6 +45,14 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_pipeline.py
+
+bench-melody: $(STAMP)
+	$(BIN)/python benchmarks/melody.py
+
+# Supervised vs basic / noisy teacher-student vs noisy student, scored on demo test songs and Bach10
+# (about 30 minutes on 2 cores; finished runs are kept, so a rerun only does what is missing).
+exp-melody: $(STAMP)
+	$(BIN)/python -m noisymss.experiments.melody --out runs/exp_melody
 
 clean:
 	rm -rf $(VENV) .pytest_cache

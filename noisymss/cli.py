@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--soundfont", default="", help="General MIDI .sf2 (default: TimGM6mb from pretty_midi)")
     p.add_argument("--splits", default="train=0.8,valid=0.1,test=0.1", help="split fractions (default %(default)s)")
     p.add_argument("--include-bach10", action="store_true", help="also use the chorales that Bach10 records")
+    p.add_argument("--voice", choices=["oohs", "singer", "mix"], default="mix",
+                   help="vocal stem: GM Voice Oohs, the synthesised singer, or either per song (default mix)")
     p.add_argument("--jobs", type=int, default=1, help="songs rendered in parallel (default 1)")
     p.set_defaults(run=_synth)
 
@@ -110,7 +112,7 @@ def _synth(args) -> int:
 
     splits = tuple((name, float(frac)) for name, frac in (item.split("=") for item in args.splits.split(",")))
     settings = SynthSettings(songs=args.songs, seconds=args.seconds, seed=args.seed, label_noise=args.label_noise,
-                             soundfont=args.soundfont, splits=splits, include_bach10=args.include_bach10)
+                             soundfont=args.soundfont, splits=splits, include_bach10=args.include_bach10, voice=args.voice)
     catalog = synthesize(args.out, settings, jobs=args.jobs)
     print(f"wrote {catalog.path} ({len(catalog.stems())} stems, {len(catalog.mixtures())} mixtures)")
     _print_info(catalog)

@@ -10,6 +10,9 @@ corpus up front from the seed, so a fraction `label_noise` of stems is corrupted
 
 The truth stays in the catalog's `true_labels` column. Songs are written to a temp folder that
 is renamed when complete, so a rerun skips finished songs and never uses a half-written one.
+
+The vocal stem is GM Voice Oohs or the source-filter singer of voice.py, by the `voice` setting
+("mix": either, per song, recorded in meta.json); its f0 file is exact for both.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ _PROGRAMS = {
     "other": (0, 1, 2, 4, 5, 6, 16, 17, 19, 24, 25, 26, 27, 40, 41, 42, 48, 49),
 }
 _LEVEL_DB = {"vocals": (0.0, 1.0), "drums": (-3.0, 2.0), "bass": (-3.0, 2.0), "other": (-3.0, 2.0)}  # mean, sd
+# Who sings the vocal stem: GM Voice Oohs, the source-filter singer of voice.py, or either per song.
+VOICES = ("oohs", "singer", "mix")
 
 
 class SynthError(RuntimeError):
@@ -53,6 +58,7 @@ class SynthSettings:
     sample_rate: int = 44100
     splits: tuple[tuple[str, float], ...] = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
     include_bach10: bool = False
+    voice: str = "mix"
 
 
 def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, progress: bool = True) -> Catalog:
@@ -66,6 +72,8 @@ def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, p
         raise SynthError(f"--label-noise {settings.label_noise}: give a fraction between 0 and 1")
     if settings.songs < 1 or settings.seconds <= 0:
         raise SynthError("--songs and --seconds must be positive")
+    if settings.voice not in VOICES:
+        raise SynthError(f"--voice {settings.voice}: choose one of {', '.join(VOICES)}")
     settings = _with_soundfont(settings)
     _claim_folder(out, settings)
     plans = plan_songs(settings)
@@ -88,7 +96,7 @@ def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, p
 
 
 def plan_songs(settings: SynthSettings) -> list[dict]:
-    """Chooses every song's chorale, tempo, programs, split and label noise from the seed alone."""
+    """Chooses every song's chorale, tempo, programs, voice, split and label noise from the seed alone."""
     rng = np.random.default_rng([settings.seed, 0])
     names = [n for n in chorale_names() if settings.include_bach10 or n not in BACH10_CHORALES]
     order = list(rng.permutation(len(names)))
@@ -112,11 +120,19 @@ def plan_songs(settings: SynthSettings) -> list[dict]:
             "levels_db": {c: float(song_rng.normal(*_LEVEL_DB[c])) for c in CLASSES},
             "pans": {c: int(np.clip(song_rng.normal(64, 20), 20, 108)) for c in CLASSES},
             "render_seed": int(song_rng.integers(2**31)),
+            "voice": _pick_voice(settings, len(plans)),
             "noise": {},
         })
     _assign_splits(plans, settings, rng)
     _plan_label_noise(plans, settings.label_noise, rng)
     return plans
+
+
+def _pick_voice(settings: SynthSettings, index: int) -> str:
+    if settings.voice != "mix":
+        return settings.voice
+    # a stream of its own, so adding the choice left every other planned draw as it was
+    return "singer" if np.random.default_rng([settings.seed, 3, index]).random() < 0.5 else "oohs"
 
 
 def _assign_splits(plans: list[dict], settings: SynthSettings, rng: np.random.Generator) -> None:
@@ -166,7 +182,14 @@ def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
     }
     stems, f0 = {}, None
     for cls in CLASSES:
-        audio, track_f0 = render(tracks[cls], seconds, settings.soundfont, settings.sample_rate, f0_track=0 if cls == "vocals" else None)
+        if cls == "vocals" and plan["voice"] == "singer":
+            from noisymss.data.synth.voice import sing  # here: scipy.signal takes ~0.7 s to import
+
+            # its own stream too: the other stems come out the same whoever sings
+            singer_rng = np.random.default_rng([plan["render_seed"], 1])
+            audio, track_f0 = sing(sop, seconds, settings.sample_rate, singer_rng, pan=plan["pans"]["vocals"])
+        else:
+            audio, track_f0 = render(tracks[cls], seconds, settings.soundfont, settings.sample_rate, f0_track=0 if cls == "vocals" else None)
         rms = np.sqrt(np.mean(audio**2)) + 1e-9
         stems[cls] = audio * (10 ** (plan["levels_db"][cls] / 20) * 0.1 / rms)
         f0 = track_f0 if cls == "vocals" else f0
@@ -202,7 +225,7 @@ def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
         meta_stems.append({"file": f"{name}.flac", "labels": list(given), "true_labels": list(true)})
     sf.write(tmp / "mixture.flac", mixture.T.astype(np.int16), settings.sample_rate, subtype="PCM_16")
     write_f0(tmp / "melody.f0.txt", np.arange(len(f0)) * 0.01, f0)
-    meta = {k: plan[k] for k in ("song", "chorale", "bpm", "transpose", "programs", "split", "noise")}
+    meta = {k: plan[k] for k in ("song", "chorale", "bpm", "transpose", "programs", "voice", "split", "noise")}
     meta |= {"stems": meta_stems, "mixture": "mixture.flac", "f0": "melody.f0.txt"}
     atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1) + "\n")
     shutil.rmtree(final, ignore_errors=True)  # only reached when meta.json was missing: an incomplete song
