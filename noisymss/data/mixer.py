@@ -37,7 +37,8 @@ class MixRecipe:
         sample_rate, channels: output format (stems are converted on read).
         class_prob: probability that each class is present; one value or {class: p}.
         min_sources: if fewer classes come up, random absent ones are added.
-        same_song: draw all stems of an example from one song (aligned in time) instead of any songs.
+        same_song: draw all stems of an example from one song, at one start (a moment of the song;
+            a stem silent there is left out), instead of from any songs.
         multi_label: policy for multi-label stems (see module docstring).
         interference_prob: chance of one interference stem per example (policy "interference").
         silence_db: a stem segment quieter than this (RMS, dBFS) is redrawn, and after `max_tries`
@@ -200,9 +201,10 @@ class Mixer:
         return picks
 
     def _same_song_start(self, rng: np.random.Generator, picks: list[tuple[int, int]]) -> list[float]:
+        # One start for every stem: a same-song example is a moment of the song, so a stem that is
+        # silent there is left out (as it is in the song), not read from another moment.
         longest = max((float(self.table.duration[s]) for _, s in picks), default=0.0)
-        span = max(longest - self.recipe.segment, 0.0)
-        return [float(rng.uniform(0, span)) for _ in range(self.recipe.max_tries)]
+        return [float(rng.uniform(0, max(longest - self.recipe.segment, 0.0)))]
 
     def _segment(self, rng: np.random.Generator, stem: int, starts: list[float] | None,
                  out: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
@@ -214,7 +216,7 @@ class Mixer:
         span = max(float(self.table.duration[stem]) - r.segment, 0.0)
         path = self.table.paths[stem]
         start = 0.0
-        for attempt in range(r.max_tries):
+        for attempt in range(r.max_tries if starts is None else len(starts)):
             start = starts[attempt] if starts is not None else float(rng.uniform(0, span))
             if out is not None:
                 audio = self.reader.read(path, start, r.segment, r.sample_rate, r.channels, out=out)

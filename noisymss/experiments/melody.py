@@ -9,6 +9,8 @@ Runs (each a `noisymss fit` of a repository config with one thing changed):
     noisy_student          configs/noisy_student.yaml         mode noisy_student
     supervised_oohs        as supervised,    on a corpus whose vocals are all GM "Voice Oohs"
     noisy_student_oohs     as noisy_student, on that corpus   (what the synthetic singer changes)
+    noisy_student_remix    as noisy_student, half the labelled patches remixed from stems
+                           (each melody over other songs' accompaniment)
 
 Every run has the same epochs, examples per epoch, model and seed; the teacher-student runs spend
 their epochs as (iterations + 1) x epochs_per_iteration. Each finished run's last checkpoint is
@@ -35,19 +37,20 @@ from noisymss.atomic import atomic_write_text
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_BACH10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "bach10"
-RUNS = {  # name: (config, teacher-student mode or None, singing voice of the corpus)
-    "supervised": ("supervised.yaml", None, "mix"),
-    "basic": ("noisy_student.yaml", "basic", "mix"),
-    "noisy_teacher_student": ("noisy_student.yaml", "noisy_teacher_student", "mix"),
-    "noisy_student": ("noisy_student.yaml", "noisy_student", "mix"),
-    "supervised_oohs": ("supervised.yaml", None, "oohs"),
-    "noisy_student_oohs": ("noisy_student.yaml", "noisy_student", "oohs"),
+RUNS = {  # name: (config, teacher-student mode or None, singing voice of the corpus, data settings changed)
+    "supervised": ("supervised.yaml", None, "mix", {}),
+    "basic": ("noisy_student.yaml", "basic", "mix", {}),
+    "noisy_teacher_student": ("noisy_student.yaml", "noisy_teacher_student", "mix", {}),
+    "noisy_student": ("noisy_student.yaml", "noisy_student", "mix", {}),
+    "supervised_oohs": ("supervised.yaml", None, "oohs", {}),
+    "noisy_student_oohs": ("noisy_student.yaml", "noisy_student", "oohs", {}),
+    "noisy_student_remix": ("noisy_student.yaml", "noisy_student", "mix", {"remix": 0.5, "cache_dir": "data/cache"}),
 }
 
 
 def run_config(name: str, out: Path, corpora: dict[str, Path], quick: bool) -> dict:
     """The repository config of a run, pointed at its corpus and run folder."""
-    config_name, mode, voice = RUNS[name]
+    config_name, mode, voice, data_changes = RUNS[name]
     config = yaml.safe_load((CONFIGS / config_name).read_text())
     trainer, data = config["trainer"], config["data"]["init_args"]
     trainer["default_root_dir"] = str(out / name)
@@ -60,7 +63,7 @@ def run_config(name: str, out: Path, corpora: dict[str, Path], quick: bool) -> d
             callback["init_args"]["mode"] = mode
             if quick:
                 callback["init_args"]["epochs_per_iteration"] = 1
-    data.update(catalog=str(corpora[voice] / "catalog.csv"), demo=None, num_workers=0)  # runs go side by side
+    data.update(catalog=str(corpora[voice] / "catalog.csv"), demo=None, num_workers=0, **data_changes)  # num_workers 0: runs go side by side
     if quick:
         trainer["max_epochs"] = 3
         data["train_examples"] = 64

@@ -1,5 +1,8 @@
 """Melody data: labelled songs (mixture + f0), unlabelled songs (mixtures) with pseudo labels, whole-song evaluation.
 
+Labelled patches are cut from the labelled songs' mixtures or, with `remix`, mixed on the fly from
+their stems by the shared Mixer (a song's vocals over accompaniment from any labelled song).
+
 Training items are 31-frame patches of 8 kHz mono audio, drawn as a pure function of
 (seed, epoch, index). A labelled patch carries its f0 classes; an unlabelled one carries the
 teacher's top-k pitch distribution for its frames. Pseudo labels are state: the label version
@@ -21,9 +24,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from noisymss.audio.cache import SegmentReader
 from noisymss.audio.randaugment import RandAudioAugment
 from noisymss.data.catalog import Catalog, CatalogError
+from noisymss.data.mixer import Mixer, MixRecipe
 from noisymss.data.songs import Songs
+from noisymss.data.table import StemTable
 from noisymss.data.synth.corpus import SynthSettings
 from noisymss.melody.features import HOP, PATCH, SAMPLE_RATE
 from noisymss.melody.pitch import hz_to_class
@@ -39,10 +45,16 @@ def check_mode(mode: str) -> str:
 
 
 class PatchDataset(Dataset):
-    """Training patches: labelled with probability 1 / (1 + unlabelled_ratio), else pseudo-labelled."""
+    """Training patches: labelled with probability 1 / (1 + unlabelled_ratio), else pseudo-labelled.
+
+    A labelled patch is cut from a labelled song's mixture, or, with probability `remix`, drawn
+    by `remixer` (a Mixer over the labelled songs' stems at 8 kHz mono that returns f0).
+    """
 
     def __init__(self, labelled: Songs, unlabelled: Songs | None, pseudo: dict, length: int, epoch: int, seed: int,
-                 unlabelled_ratio: float, top_k: int, augment_labelled: bool = False, augment_unlabelled: bool = False):
+                 unlabelled_ratio: float, top_k: int, augment_labelled: bool = False, augment_unlabelled: bool = False,
+                 remixer: Mixer | None = None, remix: float = 0.0):
+        self.remixer, self.remix = remixer, remix if remixer is not None else 0.0
         self.labelled, self.unlabelled, self.pseudo = labelled, unlabelled, pseudo
         self.length, self.epoch, self.seed = length, epoch, seed
         self.unlabelled_ids = [i for i, k in enumerate(unlabelled.ids) if k in pseudo] if unlabelled else []
@@ -66,11 +78,16 @@ class PatchDataset(Dataset):
             idx[:got], prob[:got] = k_idx[frames][:, :self.top_k], k_prob[frames][:, :self.top_k]
             labelled = False
         else:
-            song = int(rng.integers(len(self.labelled)))
-            audio, start = _patch(self.labelled.audio[song], rng)
-            f0 = self.labelled.f0[song][start // HOP:start // HOP + PATCH]
-            idx[:len(f0), 0] = hz_to_class(f0)
-            prob[:len(f0), 0] = 1.0
+            if self.remix and rng.random() < self.remix:
+                example = self.remixer.example(self.epoch, index)
+                audio, f0 = example.mixture[0, :PATCH_SAMPLES], example.f0[:PATCH]
+            else:
+                song = int(rng.integers(len(self.labelled)))
+                audio, start = _patch(self.labelled.audio[song], rng)
+                f0 = self.labelled.f0[song][start // HOP:start // HOP + PATCH]
+            known = np.isfinite(f0)  # NaN: the remix holds another annotated melody, so no truth
+            idx[:len(f0), 0] = np.where(known, hz_to_class(np.nan_to_num(f0)), 0)
+            prob[:len(f0), 0] = known
             labelled = True
         if self.augment_labelled if labelled else self.augment_unlabelled:
             audio = self.augment(audio[None], SAMPLE_RATE, rng)[0]
@@ -113,6 +130,12 @@ class MelodyDataModule(L.LightningDataModule):
         train_examples: patches per epoch; batch_size, num_workers: loader settings.
         unlabelled_ratio: unlabelled patches per labelled patch (once pseudo labels exist).
         top_k: teacher classes kept per frame (soft labels are stored compactly).
+        remix: fraction of labelled patches mixed on the fly from the labelled songs' stems instead
+            of cut from their mixtures: the vocal stem of one song (always) with each other class
+            present with probability `remix_accompaniment`, taken from any labelled song (or the
+            same song with `remix_same_song`), so each melody is heard against many backings.
+            Needs the labelled split's stems in the catalog, the vocal stems with f0 annotations.
+        cache_dir: decoded-audio cache for the remixed stems (None: seek and decode every read).
         seed: base seed of the patch streams and the per-song noise.
         demo: if set and the catalog is missing, `prepare_data` renders this demo corpus next to it.
     """
@@ -129,6 +152,10 @@ class MelodyDataModule(L.LightningDataModule):
         num_workers: int = 0,
         unlabelled_ratio: float = 1.0,
         top_k: int = 8,
+        remix: float = 0.0,
+        remix_accompaniment: float = 0.75,
+        remix_same_song: bool = False,
+        cache_dir: str | None = None,
         seed: int = 0,
         demo: SynthSettings | None = None,
     ):
@@ -137,6 +164,11 @@ class MelodyDataModule(L.LightningDataModule):
         self.splits = {"labelled": labelled_split, "unlabelled": unlabelled_split, "valid": val_split, "test": test_split}
         self.train_examples, self.batch_size, self.num_workers = train_examples, batch_size, num_workers
         self.unlabelled_ratio, self.top_k, self.seed, self.demo = unlabelled_ratio, top_k, seed, demo
+        if not 0.0 <= remix <= 1.0:
+            raise ValueError(f"remix={remix}: give the fraction of labelled patches to remix, between 0 and 1")
+        self.remix, self.remix_accompaniment, self.remix_same_song = remix, remix_accompaniment, remix_same_song
+        self.cache_dir = cache_dir
+        self._remixer: Mixer | None = None
         self.songs: dict[str, Songs] = {}
         self._catalog: Catalog | None = None
         self.noise_mode = "basic"
@@ -204,8 +236,26 @@ class MelodyDataModule(L.LightningDataModule):
         noisy = self.noise_mode != "basic"
         dataset = PatchDataset(self.load("labelled"), unlabelled, self.pseudo, self.train_examples, epoch, self.seed,
                                self.unlabelled_ratio, self.top_k, augment_labelled=noisy,
-                               augment_unlabelled=self.noise_mode == "noisy_student")
+                               augment_unlabelled=self.noise_mode == "noisy_student",
+                               remixer=self.remixer() if self.remix else None, remix=self.remix)
         return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers, drop_last=True)
+
+    def remixer(self) -> Mixer:
+        """The Mixer over the labelled split's stems that remixed patches come from (built once)."""
+        if self._remixer is None:
+            self.load("labelled")  # loads the catalog
+            split = self.splits["labelled"]
+            stems = self._catalog.stems(split)
+            classes = self._catalog.classes()
+            if not any(e.annotation and "vocals" in e.labels for e in stems):
+                raise CatalogError(f"{self.catalog_path}: remix needs stems labelled 'vocals' with f0 annotations in "
+                                   f"split '{split}'; set remix: 0 to train on the mixtures")
+            recipe = MixRecipe(segment=PATCH * HOP / SAMPLE_RATE, sample_rate=SAMPLE_RATE, channels=1,
+                               class_prob={c: 1.0 if c == "vocals" else self.remix_accompaniment for c in classes},
+                               same_song=self.remix_same_song, with_f0=True, f0_class="vocals")
+            table = StemTable.build(self._catalog, stems, classes, self._catalog.labels())
+            self._remixer = Mixer(table, recipe, reader=SegmentReader(self.cache_dir), seed=self.seed)
+        return self._remixer
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(SongDataset(self.load("valid")), batch_size=1)

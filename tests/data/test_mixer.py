@@ -117,6 +117,28 @@ def test_same_song_draws_stay_in_one_song(tiny):
         assert len({int(songs[s]) for s in ex.stems}) == 1
 
 
+def test_same_song_stems_come_from_one_moment(melody_corpus):
+    """Stems of one song summed at one start give back the song's mixture there (a silent stem is left out)."""
+    from scipy.signal import correlate
+
+    from noisymss.audio.io import read_audio
+    from noisymss.data.table import StemTable
+
+    cat = Catalog.load(melody_corpus / "catalog.csv")
+    table = StemTable.build(cat, cat.stems(), cat.classes(), cat.labels())
+    m = Mixer(table, MixRecipe(segment=0.5, sample_rate=8000, channels=1, class_prob=1.0, same_song=True), seed=2)
+    mixtures = {e.song: read_audio(cat.resolve(e.path), sample_rate=8000, channels=1)[0] for e in cat.mixtures()}
+    song_of = {i: e.song for i, e in enumerate(cat.stems())}
+    for i in range(8):
+        ex = m.example(0, i)
+        mix = mixtures[song_of[ex.stems[0]]]
+        seg = ex.mixture[0].astype(np.float64)
+        energy = np.convolve(mix.astype(np.float64) ** 2, np.ones(len(seg)), "valid") * np.sum(seg**2)
+        # the example is the song at one moment: it correlates with the mixture there as with itself
+        # (short of 1 by the sub-sample offset of a start that falls between 8 kHz samples)
+        assert np.max(correlate(mix, seg, mode="valid") / np.sqrt(energy + 1e-12)) > 0.98
+
+
 def test_f0_follows_pitch_shift_and_is_unknown_without_truth(tiny):
     shift = Chain([PitchShift(p=1.0, semitones=(2.0, 2.0))])
     m = _mixer(tiny, with_f0=True, class_prob={"vocals": 1.0}, effects=shift)

@@ -78,3 +78,50 @@ def test_bad_mode_and_split_are_one_line_errors(melody_corpus):
         check_mode("noisiest")
     with pytest.raises(CatalogError, match="no mixtures in split 'nope'"):
         _dm(melody_corpus, labelled_split="nope").setup()
+
+
+def test_remixed_patches_of_one_song_are_its_mixture_with_aligned_targets(melody_corpus):
+    """Remixing all of a song's stems in time gives back its mixture (the stems sum to it exactly),
+    so each remixed patch must be found in a labelled mixture, with the targets of that place."""
+    from scipy.signal import correlate
+
+    from noisymss.data.annotations import f0_on_grid, read_f0
+    from noisymss.data.catalog import Catalog
+
+    dm = _dm(melody_corpus, remix=1.0, remix_accompaniment=1.0, remix_same_song=True)
+    dm.setup()
+    ds = dm.train_dataloader().dataset
+    songs, cat = dm.songs["labelled"], Catalog.load(melody_corpus / "catalog.csv")
+    annotation = {e.id: e.annotation for e in cat.mixtures()}
+    voiced = 0
+    for i in range(6):
+        item = ds[i]
+        assert torch.equal(item["audio"], ds[i]["audio"])  # a pure function of the index
+        patch = item["audio"].numpy().astype(np.float64)
+        def similarity(x):  # normalised cross-correlation at every start
+            energy = np.convolve(x.astype(np.float64) ** 2, np.ones(PATCH_SAMPLES), mode="valid")
+            return correlate(x, patch, mode="valid") / np.sqrt(energy * np.sum(patch**2) + 1e-12)
+
+        best = max(((float(np.max(similarity(x))), s) for s, x in enumerate(songs.audio)))
+        song = songs.audio[best[1]]
+        start = int(np.argmax(similarity(song)))
+        # the song at one moment, short of 1 by the sub-sample offset of a start between 8 kHz samples
+        assert best[0] > 0.98, best
+        times, hz = read_f0(cat.resolve(annotation[songs.ids[best[1]]]))
+        expected = hz_to_class(f0_on_grid(times, hz, start / 8000, PATCH))
+        # that sub-sample offset may move a note change by one frame
+        assert np.sum(item["target_idx"][:, 0].numpy() != expected) <= 2
+        voiced += int((expected > 0).sum())
+    assert voiced > 30
+
+
+def test_remix_draws_accompaniment_from_other_songs_and_checks_its_input(melody_corpus, tmp_path):
+    dm = _dm(melody_corpus, remix=1.0)
+    dm.setup()
+    mixer = dm.remixer()
+    songs_per_example = [len(set(mixer.table.song[mixer.example(0, i).stems])) for i in range(20)]
+    assert max(songs_per_example) > 1  # cross-song backings
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["labelled"].all() and batch["mask"].float().mean() > 0.5
+    with pytest.raises(ValueError, match="remix=1.5"):
+        _dm(melody_corpus, remix=1.5)
