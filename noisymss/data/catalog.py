@@ -32,6 +32,7 @@ COLUMNS = ("id", "song", "path", "role", "duration", "sample_rate", "channels", 
 REQUIRED = ("id", "song", "path", "role", "duration", "sample_rate", "channels", "split", "labels")
 ROLES = ("stem", "mixture")
 GIVEN = "given"
+TRUE = "true"  # the true_labels column as a version (generated corpora know it): for clean baselines and scoring
 _VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LABEL_NAME = re.compile(r"^[^|,\s][^|,]*$")
 
@@ -187,6 +188,12 @@ class Catalog:
         """Labels of every stem under a version: {id: classes}."""
         if version == GIVEN:
             return {e.id: e.labels for e in self.entries if e.role == "stem"}
+        if version == TRUE:
+            unknown = [e.id for e in self.entries if e.role == "stem" and not e.true_labels]
+            if unknown:
+                raise CatalogError(f"{self.path}: label version 'true' needs true_labels on every stem; "
+                                   f"{len(unknown)} lack them (first: {unknown[0]})")
+            return {e.id: e.true_labels for e in self.entries if e.role == "stem"}
         csv_path = self.versions_dir / f"{version}.csv"
         if not csv_path.is_file():
             raise CatalogError(f"{csv_path}: no label version '{version}'; have {', '.join(self.label_versions())}")
@@ -197,8 +204,8 @@ class Catalog:
 
     def provenance(self, version: str) -> dict:
         """What produced a label version (the JSON sidecar); {'producer': 'given'} for the given labels."""
-        if version == GIVEN:
-            return {"producer": GIVEN}
+        if version in (GIVEN, TRUE):
+            return {"producer": version}
         return json.loads((self.versions_dir / f"{version}.json").read_text(encoding="utf-8"))
 
     def write_labels(self, version: str, labels: Mapping[str, Sequence[str]], provenance: Mapping) -> Path:
@@ -209,7 +216,7 @@ class Catalog:
             labels: {id: classes} for every stem of the catalog.
             provenance: what produced it (producer, checkpoint, settings ...); a date is added.
         """
-        if version == GIVEN or not _VERSION_NAME.match(version):
+        if version in (GIVEN, TRUE) or not _VERSION_NAME.match(version):
             raise CatalogError(f"label version name '{version}' is reserved or invalid; use letters, digits, '_', '.', '-'")
         csv_path, json_path = self.versions_dir / f"{version}.csv", self.versions_dir / f"{version}.json"
         if json_path.exists() or csv_path.exists():

@@ -47,7 +47,10 @@ class MixDataModule(L.LightningDataModule):
     Args:
         catalog: the catalog CSV.
         classes: class names, in output order (the catalog's classes when None).
-        label_version: label version to start from ('given' or a version written beside the catalog).
+        label_version: label version to start from ('given', 'true' where the catalog knows the truth,
+            or a version written beside the catalog).
+        eval_label_version: labels of validation and test mixtures (None: the training labels, as
+            one has with only noisy data; 'true' scores against the truth).
         recipe: how examples are drawn (same recipe for every split; validation/test use fixed seeds).
         effects: per-stem effects applied to training examples only.
         outputs: which of mixture, sources, label, f0 the batches hold (sources are large: ask only if needed).
@@ -64,6 +67,7 @@ class MixDataModule(L.LightningDataModule):
         catalog: str,
         classes: Sequence[str] | None = None,
         label_version: str = GIVEN,
+        eval_label_version: str | None = None,
         recipe: MixRecipe | None = None,
         effects: list[Effect] | None = None,
         outputs: Sequence[str] = ("mixture", "label"),
@@ -93,7 +97,7 @@ class MixDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.cache_dir, self.demo = cache_dir, demo
         self.catalog: Catalog | None = None
-        self.label_version = label_version
+        self.label_version, self.eval_label_version = label_version, eval_label_version
         self.labels: dict[str, tuple[str, ...]] | None = None  # set in setup() or restored from a checkpoint
 
     # ------------------------------------------------------------------ data
@@ -130,7 +134,8 @@ class MixDataModule(L.LightningDataModule):
         stems = self.catalog.stems(name)
         if not stems:
             raise CatalogError(f"{self.catalog_path}: no stems in split '{name}'; have {sorted({e.split for e in self.catalog})}")
-        table = StemTable.build(self.catalog, stems, self.classes, self.labels)
+        labels = self.labels if split == "train" or not self.eval_label_version else self.catalog.labels(self.eval_label_version)
+        table = StemTable.build(self.catalog, stems, self.classes, labels)
         effects = self.effects if split == "train" else None
         return Mixer(table, self.recipe, effects, SegmentReader(self.cache_dir), seed=self.seed)
 

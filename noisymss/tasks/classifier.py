@@ -1,0 +1,106 @@
+"""Instrument classifier task: BCE on random mixtures labelled with the union of their stems' labels.
+
+The first step of self-refining (Koo et al. 2023, papers.md §3.1): the labels are those of the
+label version the DataModule is using (noisy given labels, a refined version, or the truth), so
+the same task trains the noisy, the refined and the clean classifiers.
+"""
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (MultilabelAveragePrecision, MultilabelExactMatch, MultilabelF1Score,
+                                         MultilabelPrecision, MultilabelRecall)
+
+from noisymss.models.classifier import InstrumentClassifier
+
+SIZES = {"small": InstrumentClassifier.small, "tiny": InstrumentClassifier.tiny}
+
+
+class ClassifierTask(L.LightningModule):
+    """Multi-label instrument recognition on mixtures.
+
+    Args:
+        classes: class names, in the DataModule's order (checked at fit start).
+        size: 'small' (CPU) or 'tiny' (ConvNeXt-Tiny widths, GPU).
+        sample_rate: of the DataModule's audio.
+        lr, weight_decay: AdamW settings (papers.md §3.3 reconstruction: AdamW 1e-4 at full size).
+        label_smoothing: BCE targets become y * (1 - s) + s / 2.
+        threshold: probability above which a class counts as present in the metrics.
+    """
+
+    def __init__(self, classes: list[str] = ("vocals", "drums", "bass", "other"), size: str = "small",
+                 sample_rate: int = 44100, lr: float = 1e-3, weight_decay: float = 0.05, label_smoothing: float = 0.0,
+                 threshold: float = 0.5):
+        super().__init__()
+        if size not in SIZES:
+            raise ValueError(f"size '{size}': choose one of {', '.join(SIZES)}")
+        self.save_hyperparameters()
+        self.classes = list(classes)
+        self.model = SIZES[size](len(self.classes), sample_rate=sample_rate)
+        n = len(self.classes)
+        metrics = MetricCollection({
+            "exact_match": MultilabelExactMatch(n, threshold=threshold),
+            "macro_f1": MultilabelF1Score(n, threshold=threshold, average="macro"),
+            "macro_precision": MultilabelPrecision(n, threshold=threshold, average="macro"),
+            "macro_recall": MultilabelRecall(n, threshold=threshold, average="macro"),
+            "mAP": MultilabelAveragePrecision(n, average="macro"),
+            "f1": MultilabelF1Score(n, threshold=threshold, average=None),
+        })
+        self.val_metrics, self.test_metrics = metrics.clone(prefix="val/"), metrics.clone(prefix="test/")
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) audio → (B, n_classes) logits."""
+        return self.model(audio)
+
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        if dm is not None and hasattr(dm, "classes") and list(dm.classes) != self.classes:
+            raise ValueError(f"model classes {self.classes} differ from the data's {list(dm.classes)}; "
+                             "set model.classes to match data.classes")
+
+    def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
+        s = self.hparams.label_smoothing
+        target = batch["label"] * (1 - s) + s / 2
+        loss = F.binary_cross_entropy_with_logits(self(batch["mixture"]), target)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], _) -> None:
+        self._score(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], _) -> None:
+        self._score(batch, self.test_metrics, "test")
+
+    def _score(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> None:
+        logits = self(batch["mixture"])
+        self.log(f"{stage}/loss", F.binary_cross_entropy_with_logits(logits, batch["label"]), sync_dist=True)
+        metrics.update(logits.sigmoid(), batch["label"].int())
+
+    # States are (re)made at each epoch start, in the grad mode that epoch runs in: a state made
+    # under `validate`'s inference mode cannot be updated in place by a later fit's validation.
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics.reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics(self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics(self.test_metrics)
+
+    def _log_metrics(self, metrics: MetricCollection) -> None:
+        values = metrics.compute()  # torchmetrics syncs the states over ranks
+        metrics.reset()
+        for name, value in values.items():
+            if value.ndim:  # per-class F1
+                for cls, v in zip(self.classes, value):
+                    self.log(f"{name}/{cls}", 100 * v)
+            else:
+                self.log(name, 100 * value, prog_bar=name.endswith("exact_match"))
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
