@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-LIGHTNING_VERBS = ("fit", "validate", "test")
+LIGHTNING_VERBS = ("fit", "validate", "test", "refine")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,20 +18,32 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in LIGHTNING_VERBS:  # LightningCLI parses these itself (--config, --help, ...)
         from noisymss.lightning_cli import run
 
-        return run(argv)
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return 2
+        verb, work, ours = argv[0], lambda: run(argv), (ValueError, OSError)
+    else:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "run", None):
+            parser.print_help()
+            return 2
+        verb, work, ours = args.verb, lambda: args.run(args), (ValueError, OSError, RuntimeError)
     try:
-        return args.run(args) or 0
+        return work() or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError) as err:  # our errors are one-line and say what to do
-        print(f"noisymss {args.verb}: error: {err}", file=sys.stderr)
+    except ours as err:  # our errors are one-line and say what to do
+        if verb in LIGHTNING_VERBS and not _raised_by_noisymss(err):
+            raise  # an error from inside torch or Lightning during training: keep its traceback
+        print(f"noisymss {verb}: error: {err}", file=sys.stderr)
         return 1
+
+
+def _raised_by_noisymss(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    package = str(Path(__file__).resolve().parent) + os.sep
+    return tb is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()).startswith(package)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         "fit": "train a task from a config (e.g. --config configs/noisy_student.yaml)",
         "validate": "score a checkpoint on the validation data of a config",
         "test": "score a checkpoint on the test data of a config (--ckpt_path CKPT)",
+        "refine": "relabel a catalog's stems with a trained classifier as a new label version (--config, --ckpt_path)",
     }
     for verb, text in lightning_help.items():  # listed for --help; main() hands them to LightningCLI
         sub.add_parser(verb, help=text, add_help=False)

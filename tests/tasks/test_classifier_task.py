@@ -1,38 +1,13 @@
 import lightning as L
-import numpy as np
 import pytest
 import torch
 
-from noisymss.audio.io import write_audio
-from noisymss.data.catalog import Catalog, CatalogError, Entry
+from noisymss.data.catalog import Catalog, CatalogError
 from noisymss.data.datamodule import MixDataModule
 from noisymss.data.mixer import MixRecipe
 from noisymss.tasks.classifier import ClassifierTask
 
-SR = 16000
-
-
-@pytest.fixture(scope="module")
-def timbres(tmp_path_factory):
-    """Two timbres as stems: harmonic tones ('tone') and band-passed noise ('noise'); one 'noise' stem is given as 'tone'."""
-    root = tmp_path_factory.mktemp("timbres")
-    rng = np.random.default_rng(0)
-    t = np.arange(2 * SR) / SR
-    entries = []
-    for i in range(12):
-        split = "train" if i < 8 else "valid"
-        if i % 2 == 0:
-            f = rng.uniform(150, 600)
-            audio = sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 6)) * 0.2
-            true = ("tone",)
-        else:
-            audio = np.convolve(rng.standard_normal(len(t)), np.hanning(9), "same") * 0.03  # tones stay audible in mixes
-            true = ("noise",)
-        given = ("tone",) if i == 1 else true  # one mislabelled training stem
-        path = write_audio(root / f"s{i}.wav", audio[None].astype(np.float32), SR)
-        entries.append(Entry(f"s{i}/{true[0]}", f"s{i}", str(path), "stem", 2.0, SR, 1, split, given, true))
-    Catalog(entries, root).save(root / "catalog.csv")
-    return root / "catalog.csv"
+SR = 16000  # the timbres fixture's rate (conftest)
 
 
 def _dm(catalog, **kw):

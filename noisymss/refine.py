@@ -1,0 +1,213 @@
+"""Self-refining of stem labels (Koo et al. 2023, step 2): score every stem alone with a classifier,
+threshold the probabilities into new multi-hot labels, write them as a new label version.
+
+No Lightning here: `refine_catalog` takes any module mapping audio (B, C, T) to logits (B, classes)
+and goes through the shared relabel mechanism (`noisymss.relabel`), so under DDP each rank scores
+its shard and every rank gets every score. Scores are kept one small JSON file per stem, written
+atomically, in a folder beside the catalog: a rerun (after a crash or `kill -9`) reuses them and
+never reads a half-written one. The given labels are never touched.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from noisymss.atomic import atomic_write_text
+from noisymss.audio.io import AudioError, read_audio
+from noisymss.data.catalog import Catalog
+from noisymss.relabel import relabel
+
+AGGREGATES = ("mean", "max")
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """How stems are scored and labelled; recorded with the version and checked on resume.
+
+    Args:
+        sample_rate, channels: the classifier's input format.
+        window, hop: seconds per scored window and between windows.
+        silence_db: windows quieter than this (RMS, dBFS) are not scored.
+        aggregate: how window probabilities combine: mean or max.
+        threshold: probability above which a class is in the new label; one value or {class: value}.
+        batch_size: windows per forward pass.
+    """
+
+    sample_rate: int = 44100
+    channels: int = 2
+    window: float = 3.0
+    hop: float = 1.5
+    silence_db: float = -50.0
+    aggregate: str = "mean"
+    threshold: float | dict[str, float] = 0.5
+    batch_size: int = 16
+
+    def __post_init__(self):
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate '{self.aggregate}': choose one of {', '.join(AGGREGATES)}")
+        if self.window <= 0 or self.hop <= 0:
+            raise ValueError("window and hop must be positive seconds")
+
+
+@dataclass
+class StemScore:
+    """One stem's scores: `status` ok (probabilities over classes), silent, or unreadable (with the reason)."""
+
+    status: str
+    probs: list[float] | None = None
+    windows: int = 0
+    reason: str = ""
+
+
+@torch.inference_mode()
+def score_stem(model: torch.nn.Module, path: str | Path, s: RefineSettings, device: torch.device | str = "cpu") -> StemScore:
+    """Scores one stem alone: every audible window, probabilities aggregated over windows."""
+    try:
+        audio = read_audio(path, sample_rate=s.sample_rate, channels=s.channels)
+    except (AudioError, OSError) as err:
+        return StemScore("unreadable", reason=str(err))
+    win, hop = int(round(s.window * s.sample_rate)), int(round(s.hop * s.sample_rate))
+    n = max(1, math.ceil(max(audio.shape[1] - win, 0) / hop) + 1)
+    padded = np.zeros((audio.shape[0], (n - 1) * hop + win), np.float32)  # the last window padded with silence
+    padded[:, :audio.shape[1]] = audio[:, :padded.shape[1]]
+    windows = np.stack([padded[:, i * hop:i * hop + win] for i in range(n)])
+    rms = np.sqrt(np.mean(windows.astype(np.float64) ** 2, axis=(1, 2)))
+    audible = windows[20 * np.log10(rms + 1e-12) >= s.silence_db]
+    if not len(audible):
+        return StemScore("silent", reason=f"no window above {s.silence_db:g} dBFS")
+    probs = torch.cat([model(torch.from_numpy(audible[i:i + s.batch_size]).to(device)).float().sigmoid().cpu()
+                       for i in range(0, len(audible), s.batch_size)])
+    agg = probs.mean(0) if s.aggregate == "mean" else probs.max(0).values
+    return StemScore("ok", [round(float(p), 6) for p in agg], len(audible))
+
+
+def labels_from(probs: Sequence[float], classes: Sequence[str], threshold: float | Mapping[str, float]) -> tuple[str, ...]:
+    """The classes whose probability is above the threshold (one for all, or per class)."""
+    limit = (lambda c: threshold.get(c, 0.5)) if isinstance(threshold, Mapping) else (lambda c: threshold)
+    return tuple(c for c, p in zip(classes, probs) if p > limit(c))
+
+
+class ScoreCache:
+    """Finished stem scores, one JSON file per stem, written atomically (resume after any crash)."""
+
+    def __init__(self, folder: Path, settings: dict):
+        self.folder = folder
+        record = folder / "settings.json"
+        if record.is_file():
+            have = json.loads(record.read_text())
+            if have != settings:
+                raise ValueError(f"{folder}: holds scores made with other settings or another checkpoint; "
+                                 "choose another --version or delete that folder")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(record, json.dumps(settings, indent=1, sort_keys=True))
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{hashlib.sha1(key.encode()).hexdigest()}.json"
+
+    def get(self, key: str) -> StemScore | None:
+        path = self._path(key)
+        return StemScore(**json.loads(path.read_text())["score"]) if path.is_file() else None
+
+    def put(self, key: str, score: StemScore) -> None:
+        atomic_write_text(self._path(key), json.dumps({"id": key, "score": asdict(score)}))
+
+
+def refine_catalog(
+    model: torch.nn.Module,
+    catalog: Catalog,
+    classes: Sequence[str],
+    settings: RefineSettings,
+    version: str,
+    provenance: Mapping,
+    split: str | None = None,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    write: bool = True,
+    scorer: Callable[[torch.nn.Module, str, RefineSettings, torch.device | str], StemScore] = score_stem,
+) -> tuple[dict[str, tuple[str, ...]], dict[str, StemScore]]:
+    """Relabels every stem (of one split, or all) and writes the result as label version `version`.
+
+    Stems that are silent or unreadable keep their given labels and are reported. Stems outside
+    `split` keep their given labels too. Call on every rank (the relabel step is a collective);
+    pass `write` only on one.
+
+    Returns:
+        (new labels of every stem, scores of the stems scored).
+    """
+    existing = catalog.label_versions()
+    if version in existing:  # before any work: an existing version is never replaced
+        raise ValueError(f"label version '{version}' exists beside {catalog.path}; choose another --version")
+    cache = ScoreCache(catalog.versions_dir / f".refine-{version}",
+                       {"settings": json.loads(json.dumps(asdict(settings))), "classes": list(classes),
+                        "checkpoint": str(provenance.get("checkpoint", ""))})
+    stems = [e for e in catalog.stems() if split is None or e.split == split]
+    by_id = {e.id: e for e in stems}
+
+    def score(key: str) -> StemScore:
+        done = cache.get(key)
+        if done is None:
+            done = scorer(model, str(catalog.resolve(by_id[key].path)), settings, device)
+            cache.put(key, done)
+        return done
+
+    scores = relabel([e.id for e in stems], score, progress=progress, desc="refine")
+    given = catalog.labels()
+    labels = {e.id: given[e.id] for e in catalog.stems()}
+    for key, s in scores.items():
+        if s.status == "ok":
+            labels[key] = labels_from(s.probs, classes, settings.threshold)
+    if write:
+        record = dict(provenance) | {"producer": "noisymss refine", "settings": asdict(settings), "classes": list(classes),
+                                     "split": split, "scored": len(scores),
+                                     "not_scored": {k: f"{s.status}: {s.reason}" for k, s in scores.items() if s.status != "ok"}}
+        catalog.write_labels(version, labels, record)
+    return labels, scores
+
+
+def refine_report(catalog: Catalog, classes: Sequence[str], refined: Mapping[str, Sequence[str]],
+                  scores: Mapping[str, StemScore]) -> list[dict]:
+    """Per class: labels added and removed; where the truth is known, per-class F1 of given and refined
+    labels, and a final 'all' row with exact-match accuracy and the stems left unscored."""
+    given = catalog.labels()
+    stems = [e for e in catalog.stems() if e.id in scores]
+    known = [e for e in stems if e.true_labels is not None and e.true_labels != ()] or []
+    rows = []
+    for c in classes:
+        row = {"class": c, "added": sum(c in refined[e.id] and c not in given[e.id] for e in stems),
+               "removed": sum(c not in refined[e.id] and c in given[e.id] for e in stems)}
+        if known:
+            row["given_f1"] = _f1([c in given[e.id] for e in known], [c in e.true_labels for e in known])
+            row["refined_f1"] = _f1([c in refined[e.id] for e in known], [c in e.true_labels for e in known])
+        rows.append(row)
+    total = {"class": "all", "added": sum(r["added"] for r in rows), "removed": sum(r["removed"] for r in rows),
+             "changed_stems": sum(set(refined[e.id]) != set(given[e.id]) for e in stems),
+             "not_scored": sum(s.status != "ok" for s in scores.values())}
+    if known:
+        total["given_exact_match"] = 100 * np.mean([set(given[e.id]) == set(e.true_labels) for e in known])
+        total["refined_exact_match"] = 100 * np.mean([set(refined[e.id]) == set(e.true_labels) for e in known])
+    return rows + [total]
+
+
+def _f1(pred: list[bool], true: list[bool]) -> float:
+    tp = sum(p and t for p, t in zip(pred, true))
+    fp = sum(p and not t for p, t in zip(pred, true))
+    fn = sum(t and not p for p, t in zip(pred, true))
+    return 100.0 * 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+
+
+def format_report(rows: list[dict]) -> str:
+    """The report as a text table."""
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    cell = lambda v: f"{v:.1f}" if isinstance(v, float) else str(v)  # noqa: E731
+    widths = [max(len(c), *(len(cell(r.get(c, ""))) for r in rows)) for c in cols]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(cell(r.get(c, "")).rjust(w) for c, w in zip(cols, widths)) for r in rows]
+    return "\n".join(lines)

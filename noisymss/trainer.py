@@ -1,0 +1,105 @@
+"""The project's Trainer: Lightning's, plus `refine`, which LightningCLI exposes as `noisymss refine`.
+
+`refine` takes the same `--config` as `fit` (model, data, trainer), a `--ckpt_path`, and its own
+settings. It runs under the Trainer's strategy, so `--trainer.devices 2 --trainer.strategy ddp`
+shards the stems over two processes (the launcher starts them; each scores its share and the
+scores are gathered on every rank); rank 0 writes the label version and the report.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import lightning as L
+import torch
+from lightning.pytorch.trainer import call
+
+from noisymss.atomic import atomic_write_text
+
+
+class Trainer(L.Trainer):
+    def refine(
+        self,
+        model: L.LightningModule,
+        datamodule: L.LightningDataModule,
+        ckpt_path: str | None = None,
+        version: str = "refined",
+        threshold: float | dict[str, float] = 0.5,
+        window: float | None = None,
+        hop: float | None = None,
+        aggregate: str = "mean",
+        silence_db: float = -50.0,
+        split: str | None = None,
+        batch_size: int = 16,
+    ) -> list[dict] | None:
+        """Relabels every stem of the data's catalog with a trained classifier, as a new label version.
+
+        Args:
+            model: the classifier task (its `classes` must be the data's).
+            datamodule: a MixDataModule; its catalog is relabelled, its recipe gives rate and channels.
+            ckpt_path: the trained classifier.
+            version: name of the new label version (an existing one is never replaced).
+            threshold: probability above which a class is in the new label; one value or {class: value}.
+            window, hop: seconds per scored window and between windows (default: the training
+                segment, and half of it).
+            aggregate: mean or max of the window probabilities.
+            silence_db: windows quieter than this are not scored; a stem with none keeps its labels.
+            split: relabel only this split's stems (default: all).
+            batch_size: windows per forward pass.
+
+        Returns:
+            the report rows (per class, then 'all') on rank 0; None on other ranks.
+        """
+        from noisymss.refine import RefineSettings
+
+        if not ckpt_path:
+            raise ValueError("refine needs --ckpt_path: the trained classifier that relabels the stems")
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        classes = list(state.get("hyper_parameters", {}).get("classes", []))
+        datamodule.setup()
+        if classes != list(datamodule.classes):
+            raise ValueError(f"{ckpt_path}: classifier classes {classes} differ from the catalog's {list(datamodule.classes)}; "
+                             "use a checkpoint trained on these classes or set data.classes")
+        model.load_state_dict(state["state_dict"])
+        recipe = datamodule.recipe
+        window = window or recipe.segment
+        settings = RefineSettings(sample_rate=recipe.sample_rate, channels=recipe.channels, window=window,
+                                  hop=hop or window / 2, silence_db=silence_db, aggregate=aggregate, threshold=threshold,
+                                  batch_size=batch_size)
+        return call._call_and_handle_interrupt(self, self._refine_impl, model, datamodule, str(ckpt_path), version,
+                                               settings, split, classes)
+
+    def _refine_impl(self, model, datamodule, ckpt_path, version, settings, split, classes) -> list[dict] | None:
+        from noisymss.refine import format_report, refine_catalog, refine_report
+
+        self.strategy.setup_environment()  # DDP: joins the process group the launcher set up
+        model = model.to(self.strategy.root_device).eval()
+        catalog = datamodule.catalog
+        labels, scores = refine_catalog(model, catalog, classes, settings, version, {"checkpoint": ckpt_path}, split=split,
+                                        device=self.strategy.root_device, progress=self.is_global_zero,
+                                        write=self.is_global_zero)
+        if not self.is_global_zero:
+            return None
+        rows = refine_report(catalog, classes, labels, scores)
+        print(f"wrote label version '{version}' beside {catalog.path}\n{format_report(rows)}")
+        report = catalog.versions_dir / f"{version}.report.csv"
+        atomic_write_text(report, _csv(rows))
+        for logger in self.loggers:
+            logger.log_metrics({f"refine/{k}": float(v) for k, v in rows[-1].items() if isinstance(v, (int, float))})
+            if hasattr(logger, "log_table"):  # W&B: the stems whose labels changed
+                given = catalog.labels()
+                changed = [[k, "|".join(given[k]), "|".join(labels[k]), json.dumps(scores[k].probs)]
+                           for k in scores if set(labels[k]) != set(given[k])]
+                logger.log_table("refine/changed_stems", columns=["id", "given", "refined", "probabilities"], data=changed)
+            logger.finalize("success")
+        return rows
+
+
+def _csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+

@@ -1,0 +1,106 @@
+"""Self-refining of stem labels: the relabel plumbing with a fake scorer, resume, reports."""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from noisymss.audio.io import write_audio
+from noisymss.data.catalog import Catalog, Entry
+from noisymss.refine import RefineSettings, labels_from, refine_catalog, refine_report, score_stem
+
+SETTINGS = RefineSettings(sample_rate=16000, channels=1, window=1.0, hop=0.5)
+
+
+class PeakinessScorer(torch.nn.Module):
+    """A perfect scorer for the timbres corpus: windows whose power sits in few FFT bins are 'tone', others 'noise'."""
+
+    def forward(self, audio):
+        power = torch.fft.rfft(audio.mean(1)).abs().pow(2)
+        top = power.topk(power.shape[-1] // 100, dim=-1).values.sum(-1) / power.sum(-1).clamp(min=1e-12)
+        return torch.stack([(top - 0.5) * 20, (0.5 - top) * 20], dim=-1)  # tones ~1, noise ~0.05
+
+
+def _copy(catalog, tmp_path):
+    shutil.copytree(catalog.parent, tmp_path, dirs_exist_ok=True)  # label versions go beside the copy
+    return Catalog.load(tmp_path / "catalog.csv")
+
+
+def test_refine_fixes_an_injected_mislabel_and_leaves_the_given_labels(timbres, tmp_path):
+    cat = _copy(timbres, tmp_path)
+    before = (tmp_path / "catalog.csv").read_bytes()
+    labels, scores = refine_catalog(PeakinessScorer(), cat, ["tone", "noise"], SETTINGS, "refined", {"checkpoint": "fake"},
+                                    progress=False)
+    assert cat.labels()["s1/noise"] == ("tone",) and labels["s1/noise"] == ("noise",)
+    assert all(labels[e.id] == e.true_labels for e in cat.stems())
+    assert (tmp_path / "catalog.csv").read_bytes() == before  # given labels untouched
+    again = Catalog.load(tmp_path / "catalog.csv")
+    assert again.labels("refined") == labels and again.provenance("refined")["checkpoint"] == "fake"
+    rows = {r["class"]: r for r in refine_report(again, ["tone", "noise"], labels, scores)}
+    assert rows["all"]["changed_stems"] == 1 and rows["all"]["refined_exact_match"] == 100.0
+    assert rows["all"]["given_exact_match"] == pytest.approx(100 * 11 / 12)
+    assert rows["tone"]["removed"] == 1 and rows["noise"]["added"] == 1
+    with pytest.raises(ValueError, match="exists"):
+        refine_catalog(PeakinessScorer(), again, ["tone", "noise"], SETTINGS, "refined", {}, progress=False)
+    assert not list((tmp_path / "catalog.labels").glob("*.part"))
+
+
+def test_silent_and_unreadable_stems_keep_their_given_labels_and_are_reported(tmp_path):
+    sr = 16000
+    t = np.arange(sr) / sr
+    tone = write_audio(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t))[None].astype(np.float32), sr)
+    silent = write_audio(tmp_path / "silent.wav", np.zeros((1, sr), np.float32), sr)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wave file")
+    rows = [Entry("a", "a", str(tone), "stem", 1.0, sr, 1, "train", ("noise",), ("tone",)),
+            Entry("b", "b", str(silent), "stem", 1.0, sr, 1, "train", ("noise",), ("noise",)),
+            Entry("c", "c", str(broken), "stem", 1.0, sr, 1, "train", ("tone",), ("tone",))]
+    Catalog(rows, tmp_path).save(tmp_path / "catalog.csv")
+    cat = Catalog.load(tmp_path / "catalog.csv")
+    labels, scores = refine_catalog(PeakinessScorer(), cat, ["tone", "noise"], SETTINGS, "v1", {}, progress=False)
+    assert labels == {"a": ("tone",), "b": ("noise",), "c": ("tone",)}
+    assert scores["b"].status == "silent" and scores["c"].status == "unreadable" and scores["c"].reason
+    not_scored = cat.provenance("v1")["not_scored"]
+    assert set(not_scored) == {"b", "c"}
+    assert refine_report(cat, ["tone", "noise"], labels, scores)[-1]["not_scored"] == 2
+
+
+def test_a_rerun_after_a_crash_reuses_the_finished_scores(timbres, tmp_path):
+    cat = _copy(timbres, tmp_path)
+    calls, crash_after = [], [5]
+
+    class Killed(Exception):
+        pass
+
+    def crashing(model, path, settings, device):
+        if len(calls) == crash_after[0]:
+            raise Killed  # as a kill in the middle of the run
+        calls.append(path)
+        return score_stem(model, path, settings, device)
+
+    with pytest.raises(Killed):
+        refine_catalog(PeakinessScorer(), cat, ["tone", "noise"], SETTINGS, "r", {"checkpoint": "x"}, progress=False,
+                       scorer=crashing)
+    assert "r" not in cat.label_versions()  # nothing half-done is published
+    first = list(calls)
+    calls.clear()
+    crash_after[0] = None
+    labels, _ = refine_catalog(PeakinessScorer(), cat, ["tone", "noise"], SETTINGS, "r", {"checkpoint": "x"},
+                               progress=False, scorer=crashing)
+    assert len(first) == 5 and len(calls) == 7 and not set(first) & set(calls)  # only the unfinished stems
+    assert labels["s1/noise"] == ("noise",)
+    # an interrupted run's scores are never mixed with another checkpoint's
+    calls.clear()
+    crash_after[0] = 0
+    with pytest.raises(Killed):
+        refine_catalog(PeakinessScorer(), cat, ["tone", "noise"], SETTINGS, "r2", {"checkpoint": "x"}, progress=False,
+                       scorer=crashing)
+    with pytest.raises(ValueError, match="other settings or another checkpoint"):
+        refine_catalog(PeakinessScorer(), cat, ["tone", "noise"], SETTINGS, "r2", {"checkpoint": "y"}, progress=False)
+
+
+def test_thresholds_per_class_and_aggregation():
+    assert labels_from([0.6, 0.4], ["a", "b"], 0.5) == ("a",)
+    assert labels_from([0.6, 0.4], ["a", "b"], {"a": 0.7, "b": 0.3}) == ("b",)
+    with pytest.raises(ValueError, match="aggregate 'median'"):
+        RefineSettings(aggregate="median")

@@ -1,0 +1,81 @@
+"""`noisymss refine` end to end: a classifier trained by `noisymss fit`, then refine in 1 and in 2 DDP processes."""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+
+def _config(catalog, root, classes=("tone", "noise")):
+    return {
+        "seed_everything": 0,
+        "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 3, "logger": False, "enable_progress_bar": False,
+                    "num_sanity_val_steps": 0, "default_root_dir": str(root / "run")},
+        "model": {"class_path": "noisymss.tasks.classifier.ClassifierTask",
+                  "init_args": {"classes": list(classes), "sample_rate": 16000, "lr": 0.003}},
+        "data": {"class_path": "noisymss.data.datamodule.MixDataModule",
+                 "init_args": {"catalog": str(catalog), "classes": list(classes), "label_version": "true",
+                               "recipe": {"segment": 1.0, "sample_rate": 16000, "channels": 1, "class_prob": 0.5},
+                               "train_examples": 96, "val_examples": 16, "batch_size": 16}},
+    }
+
+
+def _noisymss(*args, cwd):
+    env = dict(os.environ, WANDB_MODE="disabled", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "noisymss", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(timbres, tmp_path_factory):
+    """A classifier checkpoint trained on the timbres corpus (clean labels), and its config."""
+    root = tmp_path_factory.mktemp("refine_cli")
+    shutil.copytree(timbres.parent, root / "data")
+    config = root / "classifier.yaml"
+    config.write_text(yaml.safe_dump(_config(root / "data" / "catalog.csv", root)))
+    res = _noisymss("fit", "--config", str(config), cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return root, config, next((root / "run").rglob("*.ckpt"))
+
+
+def _labels(path):
+    return {r["id"]: r["labels"] for r in csv.DictReader(open(path))}
+
+
+def test_refine_writes_a_version_and_a_report_and_two_ddp_processes_agree(trained):
+    root, config, ckpt = trained
+    res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(ckpt), "--version", "one", cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "wrote label version 'one'" in res.stdout and "refined_exact_match" in res.stdout
+    versions = root / "data" / "catalog.labels"
+    one = _labels(versions / "one.csv")
+    assert one["s1/noise"] == "noise"  # the mislabelled stem is fixed by a classifier trained on clean labels
+    report = {r["class"]: r for r in csv.DictReader(open(versions / "one.report.csv"))}
+    assert float(report["all"]["refined_exact_match"]) > float(report["all"]["given_exact_match"])
+    res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(ckpt), "--version", "two",
+                    "--trainer.devices", "2", "--trainer.strategy", "ddp", cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _labels(versions / "two.csv") == one
+    # every stem's probabilities were scored once, in one of the two processes, equal to the 1-process ones
+    import json
+
+    scores = lambda v: {json.loads(p.read_text())["id"]: json.loads(p.read_text())["score"]  # noqa: E731
+                        for p in (versions / f".refine-{v}").glob("*.json") if p.name != "settings.json"}
+    assert scores("two") == scores("one") and len(scores("one")) == 12
+
+
+def test_refine_refuses_a_checkpoint_for_other_classes_and_an_existing_version(trained, tmp_path):
+    root, config, ckpt = trained
+    other = yaml.safe_load(config.read_text())
+    other["data"]["init_args"]["classes"] = ["noise", "tone"]
+    other["model"]["init_args"]["classes"] = ["noise", "tone"]
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    res = _noisymss("refine", "--config", str(tmp_path / "other.yaml"), "--ckpt_path", str(ckpt), "--version", "x", cwd=root)
+    assert res.returncode == 1 and "differ from the catalog's" in res.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in res.stderr
+    assert not (root / "data" / "catalog.labels" / "x.csv").exists()
+    res = _noisymss("refine", "--config", str(config), "--version", "y", cwd=root)
+    assert res.returncode == 1 and "needs --ckpt_path" in res.stderr
