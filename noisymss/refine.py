@@ -125,37 +125,41 @@ def refine_catalog(
     catalog: Catalog,
     classes: Sequence[str],
     settings: RefineSettings,
-    version: str,
+    version: str | None,
     provenance: Mapping,
     split: str | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
     write: bool = True,
+    resumable: bool = True,
     scorer: Callable[[torch.nn.Module, str, RefineSettings, torch.device | str], StemScore] = score_stem,
 ) -> tuple[dict[str, tuple[str, ...]], dict[str, StemScore]]:
     """Relabels every stem (of one split, or all) and writes the result as label version `version`.
 
     Stems that are silent or unreadable keep their given labels and are reported. Stems outside
     `split` keep their given labels too. Call on every rank (the relabel step is a collective);
-    pass `write` only on one.
+    pass `write` only on one. `version` None: labels are returned, nothing is written.
+    `resumable` keeps per-stem scores for a rerun (off for a model that is still training).
 
     Returns:
         (new labels of every stem, scores of the stems scored).
     """
-    existing = catalog.label_versions()
-    if version in existing:  # before any work: an existing version is never replaced
+    if version is not None and version in catalog.label_versions():  # before any work: never replaced
         raise ValueError(f"label version '{version}' exists beside {catalog.path}; choose another --version")
-    cache = ScoreCache(catalog.versions_dir / f".refine-{version}",
-                       {"settings": json.loads(json.dumps(asdict(settings))), "classes": list(classes),
-                        "checkpoint": str(provenance.get("checkpoint", ""))})
+    cache = None
+    if resumable and version is not None:
+        cache = ScoreCache(catalog.versions_dir / f".refine-{version}",
+                           {"settings": json.loads(json.dumps(asdict(settings))), "classes": list(classes),
+                            "checkpoint": str(provenance.get("checkpoint", ""))})
     stems = [e for e in catalog.stems() if split is None or e.split == split]
     by_id = {e.id: e for e in stems}
 
     def score(key: str) -> StemScore:
-        done = cache.get(key)
+        done = cache.get(key) if cache else None
         if done is None:
             done = scorer(model, str(catalog.resolve(by_id[key].path)), settings, device)
-            cache.put(key, done)
+            if cache:
+                cache.put(key, done)
         return done
 
     scores = relabel([e.id for e in stems], score, progress=progress, desc="refine")
@@ -164,7 +168,7 @@ def refine_catalog(
     for key, s in scores.items():
         if s.status == "ok":
             labels[key] = labels_from(s.probs, classes, settings.threshold)
-    if write:
+    if write and version is not None:
         record = dict(provenance) | {"producer": "noisymss refine", "settings": asdict(settings), "classes": list(classes),
                                      "split": split, "scored": len(scores),
                                      "not_scored": {k: f"{s.status}: {s.reason}" for k, s in scores.items() if s.status != "ok"}}
@@ -191,8 +195,8 @@ def refine_report(catalog: Catalog, classes: Sequence[str], refined: Mapping[str
              "changed_stems": sum(set(refined[e.id]) != set(given[e.id]) for e in stems),
              "not_scored": sum(s.status != "ok" for s in scores.values())}
     if known:
-        total["given_exact_match"] = 100 * np.mean([set(given[e.id]) == set(e.true_labels) for e in known])
-        total["refined_exact_match"] = 100 * np.mean([set(refined[e.id]) == set(e.true_labels) for e in known])
+        total["given_exact_match"] = float(100 * np.mean([set(given[e.id]) == set(e.true_labels) for e in known]))
+        total["refined_exact_match"] = float(100 * np.mean([set(refined[e.id]) == set(e.true_labels) for e in known]))
     return rows + [total]
 
 
