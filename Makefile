@@ -11,7 +11,7 @@ export OMP_NUM_THREADS ?= 1
 # Tests never start W&B; training targets log offline unless you are logged in (noisymss.loggers).
 test test-all: export WANDB_MODE ?= disabled
 
-.PHONY: install test test-all demo bench bench-melody exp-melody clean
+.PHONY: install test test-all demo bench bench-melody bench-refine exp-melody clean
 
 install: $(STAMP)
 
@@ -48,6 +48,9 @@ bench: $(STAMP)
 
 bench-melody: $(STAMP)
 	$(BIN)/python benchmarks/melody.py
+
+bench-refine: $(STAMP)
+	$(BIN)/python benchmarks/refine.py
 
 # Supervised vs basic / noisy teacher-student vs noisy student, scored on demo test songs and Bach10
 # (about 30 minutes on 2 cores; finished runs are kept, so a rerun only does what is missing).

@@ -21,6 +21,21 @@ def run(argv: list[str]) -> int:
             # the arguments refine takes from the config's model and data, not from its own flags
             return {**LightningCLI.subcommands(), "refine": {"model", "datamodule"}}
 
+        def _parse_ckpt_path(self) -> None:
+            # Lightning reads a checkpoint's hyper-parameters into the model config, which in
+            # subclass mode needs the '_class_path' that only CLI-trained checkpoints record; for
+            # one saved from Python (Trainer.save_checkpoint) the config names the model instead.
+            from pathlib import Path
+
+            import torch
+
+            ckpt = self.config[self.config.subcommand].get("ckpt_path") if self.config.get("subcommand") else None
+            if ckpt and Path(ckpt).is_file():
+                hparams = torch.load(ckpt, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+                if hparams and "_class_path" not in hparams:
+                    return
+            super()._parse_ckpt_path()
+
     CLI(
         L.LightningModule,
         L.LightningDataModule,

@@ -79,3 +79,18 @@ def test_refine_refuses_a_checkpoint_for_other_classes_and_an_existing_version(t
     assert not (root / "data" / "catalog.labels" / "x.csv").exists()
     res = _noisymss("refine", "--config", str(config), "--version", "y", cwd=root)
     assert res.returncode == 1 and "needs --ckpt_path" in res.stderr
+
+
+def test_refine_takes_a_checkpoint_saved_from_python(trained, tmp_path):
+    """A checkpoint from Trainer.save_checkpoint (no '_class_path' in its hyper-parameters) works with the CLI."""
+    import lightning as L
+
+    from noisymss.tasks.classifier import ClassifierTask
+
+    root, config, _ = trained
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.strategy.connect(ClassifierTask(classes=["tone", "noise"], sample_rate=16000))
+    trainer.save_checkpoint(tmp_path / "py.ckpt")
+    res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(tmp_path / "py.ckpt"), "--version", "py", cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (root / "data" / "catalog.labels" / "py.csv").is_file()
