@@ -87,13 +87,28 @@ class Trainer(L.Trainer):
         atomic_write_text(report, _csv(rows))
         for logger in self.loggers:
             logger.log_metrics({f"refine/{k}": float(v) for k, v in rows[-1].items() if isinstance(v, (int, float))})
-            if hasattr(logger, "log_table"):  # W&B: the stems whose labels changed
-                given = catalog.labels()
-                changed = [[k, "|".join(given[k]), "|".join(labels[k]), json.dumps(scores[k].probs)]
-                           for k in scores if set(labels[k]) != set(given[k])]
-                logger.log_table("refine/changed_stems", columns=["id", "given", "refined", "probabilities"], data=changed)
+            if hasattr(logger, "log_table"):  # W&B: the stems whose labels changed, and a listen to a few
+                table, clips = _changed(catalog, labels, scores, settings)
+                logger.log_table("refine/changed_stems", columns=["id", "given", "refined", "probabilities"], data=table)
+                if clips and hasattr(logger, "log_audio"):  # (W&B tables store audio cells as a bare name)
+                    logger.log_audio("refine/changed_stems_audio", [c.T for _, c in clips],
+                                     sample_rate=[settings.sample_rate] * len(clips),
+                                     caption=[f"{k}: {r[1]} -> {r[2]}" for (k, _), r in zip(clips, table)])
             logger.finalize("success")
         return rows
+
+
+def _changed(catalog, labels, scores, settings, listen: int = 16, seconds: float = 10.0) -> tuple[list[list], list]:
+    """Rows (id, given, refined, probabilities) of the stems whose labels changed, and the first
+    `seconds` of the first `listen` of them as (id, (channels, samples) audio)."""
+    from noisymss.audio.io import read_audio
+
+    given = catalog.labels()
+    paths = {e.id: e.path for e in catalog.stems()}
+    changed = [k for k in scores if set(labels[k]) != set(given[k])]
+    rows = [[k, "|".join(given[k]), "|".join(labels[k]), json.dumps(scores[k].probs)] for k in changed]
+    clips = [(k, read_audio(catalog.resolve(paths[k]), 0.0, seconds, settings.sample_rate)) for k in changed[:listen]]
+    return rows, clips
 
 
 def _csv(rows: list[dict]) -> str:

@@ -94,3 +94,26 @@ def test_refine_takes_a_checkpoint_saved_from_python(trained, tmp_path):
     res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(tmp_path / "py.ckpt"), "--version", "py", cwd=root)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (root / "data" / "catalog.labels" / "py.csv").is_file()
+
+
+def test_refine_logs_changed_stems_with_audio_to_offline_wandb(trained, tmp_path, monkeypatch):
+    """A real W&B run in offline mode gets the table of changed stems, each with its audio."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    from noisymss.data.datamodule import MixDataModule
+    from noisymss.data.mixer import MixRecipe
+    from noisymss.loggers import AutoWandbLogger
+    from noisymss.tasks.classifier import ClassifierTask
+    from noisymss.trainer import Trainer
+
+    root, _, ckpt = trained
+    shutil.copytree(root / "data", tmp_path / "data", ignore=shutil.ignore_patterns("catalog.labels"))
+    dm = MixDataModule(str(tmp_path / "data" / "catalog.csv"), classes=["tone", "noise"],
+                       recipe=MixRecipe(segment=1.0, sample_rate=16000, channels=1))
+    logger = AutoWandbLogger(save_dir=str(tmp_path / "runs"), name="refine")
+    rows = Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False).refine(
+        ClassifierTask(classes=["tone", "noise"], sample_rate=16000), dm, ckpt_path=str(ckpt), version="w")
+    assert rows[-1]["changed_stems"] >= 1
+    run = next((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert list(run.glob("files/media/table/refine/changed_stems*.table.json"))
+    assert len(list(run.glob("files/media/audio/**/*.wav"))) == min(rows[-1]["changed_stems"], 16)
