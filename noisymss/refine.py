@@ -182,7 +182,7 @@ def refine_report(catalog: Catalog, classes: Sequence[str], refined: Mapping[str
     labels, and a final 'all' row with exact-match accuracy and the stems left unscored."""
     given = catalog.labels()
     stems = [e for e in catalog.stems() if e.id in scores]
-    known = [e for e in stems if e.true_labels is not None and e.true_labels != ()] or []
+    known = [e for e in stems if e.true_labels]  # stems whose truth the catalog knows
     rows = []
     for c in classes:
         row = {"class": c, "added": sum(c in refined[e.id] and c not in given[e.id] for e in stems),

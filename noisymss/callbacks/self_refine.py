@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import lightning as L
 
+from noisymss.callbacks.common import check_relabel_fit
 from noisymss.refine import RefineSettings, refine_catalog, refine_report
 
 
@@ -40,12 +41,8 @@ class SelfRefine(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        if trainer.reload_dataloaders_every_n_epochs != 1:
-            raise ValueError("SelfRefine needs trainer.reload_dataloaders_every_n_epochs=1 so new labels reach the loaders")
-        dm = trainer.datamodule
-        if not hasattr(dm, "set_labels") or not hasattr(dm, "recipe"):
-            raise ValueError("SelfRefine needs a datamodule of stems (noisymss.data.datamodule.MixDataModule)")
-        dm.setup()
+        check_relabel_fit(trainer, "SelfRefine", "set_labels", "a datamodule of stems (noisymss.data.datamodule.MixDataModule)")
+        trainer.datamodule.setup()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # after a resumed run's state is restored, before any training: only rounds still to come count

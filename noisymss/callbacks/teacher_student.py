@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import lightning as L
 
+from noisymss.callbacks.common import check_relabel_fit
 from noisymss.melody.data import check_mode
 from noisymss.relabel import relabel
 
@@ -49,10 +50,8 @@ class TeacherStudent(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        if trainer.reload_dataloaders_every_n_epochs != 1:
-            raise ValueError("TeacherStudent needs trainer.reload_dataloaders_every_n_epochs=1 so new labels reach the loaders")
-        if not hasattr(trainer.datamodule, "set_pseudo_labels"):
-            raise ValueError("TeacherStudent needs a datamodule with unlabelled songs (noisymss.melody.data.MelodyDataModule)")
+        check_relabel_fit(trainer, "TeacherStudent", "set_pseudo_labels",
+                          "a datamodule with unlabelled songs (noisymss.melody.data.MelodyDataModule)")
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pl_module.iteration = self.iteration
