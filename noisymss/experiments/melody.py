@@ -106,14 +106,13 @@ def score(ckpt: Path, catalog: Path, split: str) -> dict[str, float]:
     from noisymss.data.catalog import Catalog
     from noisymss.data.songs import Songs
     from noisymss.melody.features import SAMPLE_RATE
-    from noisymss.melody.inference import load_melody_model, song_logits
-    from noisymss.melody.pitch import decode
+    from noisymss.melody.inference import load_melody_model, song_f0
     from noisymss.metrics.melody import METRICS, melody_scores
 
     model = load_melody_model(ckpt)
     cat = Catalog.load(catalog)
     songs = Songs.load(cat, cat.mixtures(split), SAMPLE_RATE, with_f0=True)
-    per_song = [melody_scores(f0, decode(song_logits(model.jdc, torch.from_numpy(x)), model.median))
+    per_song = [melody_scores(f0, song_f0(model.jdc, torch.from_numpy(x), model.median))
                 for x, f0 in zip(songs.audio, songs.f0)]
     return {m: float(np.mean([s[m] for s in per_song])) for m in METRICS} | {"songs": len(per_song)}
 

@@ -33,6 +33,11 @@ def song_logits(model: torch.nn.Module, audio: torch.Tensor, batch_size: int = 6
     return torch.cat(outs).reshape(-1, outs[0].shape[-1])[:frames]
 
 
+def song_f0(model: torch.nn.Module, audio: torch.Tensor, median: int = 5) -> np.ndarray:
+    """f0 in Hz every 10 ms (0 = unvoiced) of one 8 kHz mono song (samples,): argmax, then median filter."""
+    return decode(song_logits(model, audio), median=median)
+
+
 def extract_f0(model: torch.nn.Module, path: str | os.PathLike, median: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """f0 of an audio file (any format soundfile reads).
 
@@ -40,7 +45,7 @@ def extract_f0(model: torch.nn.Module, path: str | os.PathLike, median: int = 5)
         times (frames,) in seconds at 10 ms, f0 (frames,) in Hz with 0 = unvoiced.
     """
     audio = torch.from_numpy(read_audio(path, sample_rate=SAMPLE_RATE, channels=1)[0])
-    hz = decode(song_logits(model, audio), median=median)
+    hz = song_f0(model, audio, median)
     return np.arange(len(hz)) * 0.01, hz
 
 

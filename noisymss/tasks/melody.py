@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from noisymss.melody.features import log_magnitude, normalize
-from noisymss.melody.inference import song_logits
-from noisymss.melody.pitch import N_CLASSES, decode, gaussian_targets
+from noisymss.melody.inference import song_f0, song_logits
+from noisymss.melody.pitch import N_CLASSES, gaussian_targets
 from noisymss.melody.plots import f0_figure
 from noisymss.metrics.melody import METRICS, melody_scores
 from noisymss.models.jdc import JDC
@@ -126,7 +126,7 @@ class MelodyTask(L.LightningModule):
     # ------------------------------------------------------------ inference
     def predict_song(self, audio: torch.Tensor) -> np.ndarray:
         """f0 in Hz every 10 ms for one 8 kHz mono song (samples,)."""
-        return decode(song_logits(self.model, audio), self.hparams.median)
+        return song_f0(self.model, audio, self.hparams.median)
 
     @torch.no_grad()
     def pseudo_label(self, audio: np.ndarray, top_k: int = 8, confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
