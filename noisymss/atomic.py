@@ -9,7 +9,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 
 @contextlib.contextmanager
@@ -31,3 +31,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def output_paths(paths: Sequence[str | os.PathLike], out: Path, suffix: str) -> list[Path]:
+    """One `<name><suffix>` per input under `out`; inputs sharing a name keep their folders apart.
+
+    `a/mix.wav` and `b/mix.wav` become `out/a/mix<suffix>` and `out/b/mix<suffix>` (paths below
+    the inputs' common folder), so no result overwrites another.
+    """
+    resolved = [Path(p).resolve() for p in paths]
+    if len({p.stem for p in resolved}) == len(resolved):
+        return [out / f"{p.stem}{suffix}" for p in resolved]
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [out / p.relative_to(root).parent / f"{p.stem}{suffix}" for p in resolved]

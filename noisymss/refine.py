@@ -188,8 +188,8 @@ def refine_report(catalog: Catalog, classes: Sequence[str], refined: Mapping[str
         row = {"class": c, "added": sum(c in refined[e.id] and c not in given[e.id] for e in stems),
                "removed": sum(c not in refined[e.id] and c in given[e.id] for e in stems)}
         if known:
-            row["given_f1"] = _f1([c in given[e.id] for e in known], [c in e.true_labels for e in known])
-            row["refined_f1"] = _f1([c in refined[e.id] for e in known], [c in e.true_labels for e in known])
+            row["given_f1"] = f1_percent([c in given[e.id] for e in known], [c in e.true_labels for e in known])
+            row["refined_f1"] = f1_percent([c in refined[e.id] for e in known], [c in e.true_labels for e in known])
         rows.append(row)
     total = {"class": "all", "added": sum(r["added"] for r in rows), "removed": sum(r["removed"] for r in rows),
              "changed_stems": sum(set(refined[e.id]) != set(given[e.id]) for e in stems),
@@ -200,7 +200,8 @@ def refine_report(catalog: Catalog, classes: Sequence[str], refined: Mapping[str
     return rows + [total]
 
 
-def _f1(pred: list[bool], true: list[bool]) -> float:
+def f1_percent(pred: list[bool], true: list[bool]) -> float:
+    """F1 (in %) of boolean predictions against the truth; NaN when neither has a positive."""
     tp = sum(p and t for p, t in zip(pred, true))
     fp = sum(p and not t for p, t in zip(pred, true))
     fn = sum(t and not p for p, t in zip(pred, true))

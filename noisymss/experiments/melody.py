@@ -25,17 +25,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from noisymss.atomic import atomic_write_text
+from noisymss.experiments.common import fit_once, load_config, point_run_at, write_results
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_BACH10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "bach10"
 RUNS = {  # name: (config, teacher-student mode or None, singing voice of the corpus, data settings changed)
     "supervised": ("supervised.yaml", None, "mix", {}),
@@ -51,13 +48,9 @@ RUNS = {  # name: (config, teacher-student mode or None, singing voice of the co
 def run_config(name: str, out: Path, corpora: dict[str, Path], quick: bool) -> dict:
     """The repository config of a run, pointed at its corpus and run folder."""
     config_name, mode, voice, data_changes = RUNS[name]
-    config = yaml.safe_load((CONFIGS / config_name).read_text())
+    config = load_config(config_name)
     trainer, data = config["trainer"], config["data"]["init_args"]
-    trainer["default_root_dir"] = str(out / name)
-    for logger in trainer["logger"]:
-        logger["init_args"]["save_dir"] = str(out / name)
-        if "group" in logger["init_args"]:
-            logger["init_args"].update(group="exp_melody", name=name)
+    point_run_at(config, out / name, "exp_melody", name)
     for callback in trainer["callbacks"]:
         if callback["class_path"].endswith("TeacherStudent"):
             callback["init_args"]["mode"] = mode
@@ -74,29 +67,11 @@ def corpus_settings(voice: str, quick: bool):
     """The demo corpus of the melody configs, with the given singing voice."""
     from noisymss.data.synth.corpus import SynthSettings
 
-    demo = dict(yaml.safe_load((CONFIGS / "noisy_student.yaml").read_text())["data"]["init_args"]["demo"])
+    demo = dict(load_config("noisy_student.yaml")["data"]["init_args"]["demo"])
     if quick:
         demo.update(songs=8, seconds=6.0, splits=[["labelled", 2], ["unlabelled", 2], ["valid", 2], ["test", 2]])
     demo["splits"] = tuple(tuple(s) for s in demo["splits"])
     return SynthSettings(**demo, voice=voice)
-
-
-def fit(name: str, out: Path, corpora: dict[str, Path], quick: bool) -> Path:
-    """Trains one run (unless its checkpoint exists); returns the last checkpoint."""
-    done = out / name / "last.ckpt.path"  # written when the run finished: a killed run is redone
-    if done.is_file():
-        return Path(done.read_text().strip())
-    config_path = out / f"{name}.yaml"
-    atomic_write_text(config_path, yaml.safe_dump(run_config(name, out, corpora, quick), sort_keys=False))
-    log = out / f"{name}.log"
-    with open(log, "w") as f:
-        res = subprocess.run([sys.executable, "-m", "noisymss", "fit", "--config", str(config_path)], stdout=f,
-                             stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    ckpts = sorted((out / name).rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)  # under the first logger's folder
-    if res.returncode != 0 or not ckpts:
-        raise RuntimeError(f"run {name} failed; see {log}")
-    atomic_write_text(done, f"{ckpts[-1]}\n")
-    return ckpts[-1]
 
 
 def score(ckpt: Path, catalog: Path, split: str) -> dict[str, float]:
@@ -175,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.bach10}: not found; Bach10 columns left out", file=sys.stderr)
 
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # threads only wait on the `noisymss fit` processes
-        ckpts = dict(zip(names, pool.map(lambda n: fit(n, out, corpora, args.quick), names)))
+        ckpts = dict(zip(names, pool.map(lambda n: fit_once(run_config(n, out, corpora, args.quick), out / n, n), names)))
     results = []
     for name in names:
         voice = RUNS[name][2]
@@ -188,13 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     flat = [{"run": r["run"], "voice": r["voice"], **{f"demo_{k}": v for k, v in r["demo"].items()},
              **{f"bach10_{k}": v for k, v in r.get("bach10", {}).items()},
              "val_oa_per_iteration": " ".join(f"{v:.2f}" for v in r["val_oa"])} for r in results]
-    with open(out / "results.csv.part", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(flat[0]))
-        writer.writeheader()
-        writer.writerows(flat)
-    os.replace(out / "results.csv.part", out / "results.csv")
     md = table(results, bach10 is not None)
-    atomic_write_text(out / "results.md", md + "\n")
+    write_results(out, flat, md)
     print("\n" + md)
     return 0
 

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from noisymss.atomic import output_paths
 from noisymss.audio.io import read_audio
 from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize, to_patches
 from noisymss.melody.pitch import decode
@@ -78,19 +79,6 @@ def load_melody_model(ckpt: str | os.PathLike, device: str = "cpu") -> MelodyMod
     return MelodyModel(jdc.to(device).eval(), int(hparams.get("median", 5)))
 
 
-def output_paths(paths: Sequence[Path], out: Path) -> list[Path]:
-    """One `<name>.f0.txt` per input under `out`; inputs sharing a name keep their folders apart.
-
-    `a/mix.wav` and `b/mix.wav` become `out/a/mix.f0.txt` and `out/b/mix.f0.txt` (paths below the
-    inputs' common folder), so no result overwrites another.
-    """
-    resolved = [Path(p).resolve() for p in paths]
-    if len({p.stem for p in resolved}) == len(resolved):
-        return [out / f"{p.stem}.f0.txt" for p in resolved]
-    root = Path(os.path.commonpath([p.parent for p in resolved]))
-    return [out / p.relative_to(root).parent / f"{p.stem}.f0.txt" for p in resolved]
-
-
 def extract_files(ckpt: str | os.PathLike, paths: Sequence[Path], out: Path, jobs: int = 1, device: str = "cpu",
                   progress: bool = True) -> list[tuple[Path, str]]:
     """Writes the f0 of every audio file as mir_eval two-column text; returns the (file, reason) that failed.
@@ -101,7 +89,7 @@ def extract_files(ckpt: str | os.PathLike, paths: Sequence[Path], out: Path, job
     from tqdm import tqdm
 
     model = load_melody_model(ckpt, device)  # a bad checkpoint fails here, before any file is read
-    targets = output_paths(paths, out)
+    targets = output_paths(paths, out, ".f0.txt")
     jobs = max(1, min(jobs, len(paths)))
     bar = tqdm(total=len(paths), desc="melody", unit="file", disable=not progress)
     failed = []

@@ -56,9 +56,9 @@ def test_a_checkpoint_loads_without_lightning_as_the_trained_network(tmp_path):
 def test_output_names_keep_inputs_with_the_same_name_apart(tmp_path):
     from pathlib import Path
 
-    from noisymss.melody.inference import output_paths
+    from noisymss.atomic import output_paths
 
     out = Path("/out")
-    assert output_paths([tmp_path / "a.wav", tmp_path / "b.flac"], out) == [out / "a.f0.txt", out / "b.f0.txt"]
-    same = output_paths([tmp_path / "x" / "mix.wav", tmp_path / "y" / "z" / "mix.flac"], out)
+    assert output_paths([tmp_path / "a.wav", tmp_path / "b.flac"], out, ".f0.txt") == [out / "a.f0.txt", out / "b.f0.txt"]
+    same = output_paths([tmp_path / "x" / "mix.wav", tmp_path / "y" / "z" / "mix.flac"], out, ".f0.txt")
     assert same == [out / "x" / "mix.f0.txt", out / "y" / "z" / "mix.f0.txt"]
