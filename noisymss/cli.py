@@ -89,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     p.set_defaults(run=_melody)
 
+    p = sub.add_parser("separate", help="separate audio files into sources with a trained separator")
+    p.add_argument("audio", nargs="+", type=Path, help="audio files (any rate and format soundfile reads)")
+    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint of a separator task (noisymss fit ... SeparatorTask)")
+    p.add_argument("--out", required=True, type=Path, help="folder for <name>/<source>.<format> files")
+    p.add_argument("--format", choices=["wav", "flac"], default="wav", help="wav (32-bit float) or flac (24-bit) (default wav)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.set_defaults(run=_separate)
+
     p = sub.add_parser("info", help="summarise a catalog: rows, classes, splits, label versions, label accuracy")
     p.add_argument("catalog", type=Path)
     p.set_defaults(run=_info)
@@ -117,6 +125,19 @@ def _melody(args) -> int:
     for path, reason in failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"wrote {len(args.audio) - len(failed)} f0 file(s) to {args.out}" + (f"; {len(failed)} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def _separate(args) -> int:
+    import torch
+
+    from noisymss.separation.inference import separate_files
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    failed = separate_files(args.ckpt, args.audio, args.out, fmt=args.format, device=device)
+    for path, reason in failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"separated {len(args.audio) - len(failed)} file(s) into {args.out}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0
 
 

@@ -65,6 +65,16 @@ def melody_corpus(tmp_path_factory) -> Path:
     return out
 
 
+def _tone(f0: float, t: np.ndarray) -> np.ndarray:
+    """Five harmonics of f0 with 1/k amplitudes."""
+    return sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * 0.2
+
+
+def _noise(rng: np.random.Generator, n: int, width: int, scale: float) -> np.ndarray:
+    """White noise low-passed by a Hann window of `width` samples."""
+    return np.convolve(rng.standard_normal(n), np.hanning(width), "same") * scale
+
+
 @pytest.fixture(scope="session")
 def timbres(tmp_path_factory):
     """Two timbres as stems: harmonic tones ('tone') and band-passed noise ('noise'); one 'noise' stem is given as 'tone'."""
@@ -79,14 +89,41 @@ def timbres(tmp_path_factory):
     for i in range(12):
         split = "train" if i < 8 else "valid"
         if i % 2 == 0:
-            f = rng.uniform(150, 600)
-            audio = sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 6)) * 0.2
-            true = ("tone",)
+            audio, true = _tone(rng.uniform(150, 600), t), ("tone",)
         else:
-            audio = np.convolve(rng.standard_normal(len(t)), np.hanning(9), "same") * 0.03  # tones stay audible in mixes
-            true = ("noise",)
+            audio, true = _noise(rng, len(t), width=9, scale=0.03), ("noise",)  # tones stay audible in mixes
         given = ("tone",) if i == 1 else true  # one mislabelled training stem
         path = write_audio(root / f"s{i}.wav", audio[None].astype(np.float32), SR)
         entries.append(Entry(f"s{i}/{true[0]}", f"s{i}", str(path), "stem", 2.0, SR, 1, split, given, true))
+    Catalog(entries, root).save(root / "catalog.csv")
+    return root / "catalog.csv"
+
+
+@pytest.fixture(scope="session")
+def duets(tmp_path_factory):
+    """8 two-stem songs of 2 s at 16 kHz mono: a harmonic 'tone' stem and a noise stem each.
+
+    Splits train (5), valid (2), test (1); in song d1 the noise stem is given as 'tone' (a
+    mislabel), and song d7 (test) has a stem labelled with both classes (no exact reference).
+    """
+    from noisymss.audio.io import write_audio
+    from noisymss.data.catalog import Catalog, Entry
+
+    SR = 16000
+    root = tmp_path_factory.mktemp("duets")
+    rng = np.random.default_rng(1)
+    t = np.arange(2 * SR) / SR
+    entries = []
+    for i in range(8):
+        split = "train" if i < 5 else "valid" if i < 7 else "test"
+        tone_audio = _tone(rng.uniform(150, 500), t).astype(np.float32)
+        noise_audio = _noise(rng, len(t), width=5, scale=0.05).astype(np.float32)
+        song = f"d{i}"
+        noise_given = ("tone",) if i == 1 else ("noise",)
+        tone_path = write_audio(root / song / "tone.wav", tone_audio[None], SR)
+        noise_path = write_audio(root / song / "noise.wav", noise_audio[None], SR)
+        entries.append(Entry(f"{song}/tone", song, str(tone_path), "stem", 2.0, SR, 1, split, ("tone",), ("tone",)))
+        noise_true = ("noise", "tone") if i == 7 else ("noise",)
+        entries.append(Entry(f"{song}/noise", song, str(noise_path), "stem", 2.0, SR, 1, split, noise_given, noise_true))
     Catalog(entries, root).save(root / "catalog.csv")
     return root / "catalog.csv"

@@ -1,0 +1,1 @@
+"""Music source separation: training losses, robust reductions for noisy labels, Wiener filtering."""
