@@ -63,7 +63,12 @@ def refine_once(config: dict, ckpt: Path, version: str, catalog: Path, log: Path
     """`noisymss refine` of a checkpoint into `version` (unless that version exists)."""
     from noisymss.data.catalog import Catalog
 
-    if version in Catalog.load(catalog).label_versions():
+    cat = Catalog.load(catalog)
+    if version in cat.label_versions():
+        made_by = str(cat.provenance(version).get("checkpoint", ""))
+        if Path(made_by).resolve() != ckpt.resolve():  # another experiment's labels: never train on those silently
+            raise RuntimeError(f"label version '{version}' of {catalog} was made by {made_by or 'something else'}, not by "
+                               f"{ckpt}; give this experiment its own --data folder")
         return
     config_path = log.with_suffix(".yaml")
     atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
