@@ -11,7 +11,7 @@ export OMP_NUM_THREADS ?= 1
 # Tests never start W&B; training targets log offline unless you are logged in (noisymss.loggers).
 test test-all: export WANDB_MODE ?= disabled
 
-.PHONY: install test test-all demo bench bench-melody bench-refine exp-melody exp-refine exp-separate clean
+.PHONY: install test test-all demo bench bench-melody bench-refine bench-separate exp-melody exp-refine exp-separate clean
 
 install: $(STAMP)
 
@@ -36,12 +36,22 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-# The main job (teacher-student melody extraction; renders its demo corpus on first run), then a
-# look at the label-noise corpus that the refine and separation jobs use.
+# The main job (teacher-student melody extraction; renders its demo corpus on first run), a look at
+# the label-noise corpus, then self-refining: the instrument classifier on noisy labels, its refine
+# into a new label version (named by the time, so a rerun never replaces one), and a short
+# separator run on the refined catalog, tested on whole songs with museval.
 demo: $(STAMP)
 	$(BIN)/noisymss fit --config configs/noisy_student.yaml
 	$(BIN)/noisymss synth --out $(DEMO_DIR) --songs 12 --seconds 20 --seed 0 --label-noise 0.3
 	$(BIN)/noisymss preview $(DEMO_DIR)/catalog.csv --batches 2 --batch-size 4 --audio-out $(DEMO_DIR)/preview
+	$(BIN)/noisymss fit --config configs/classifier.yaml
+	version=refined_$$(date +%Y%m%d_%H%M%S) && \
+	ckpt=$$(ls -t $$(find runs/classifier -name last.ckpt) | head -1) && \
+	$(BIN)/noisymss refine --config configs/classifier.yaml --ckpt_path $$ckpt --version $$version && \
+	$(BIN)/noisymss fit --config configs/separator_htdemucs.yaml --data.init_args.label_version $$version \
+	  --trainer.max_epochs 1 && \
+	$(BIN)/noisymss test --config configs/separator_htdemucs.yaml --data.init_args.label_version $$version \
+	  --ckpt_path $$(ls -t $$(find runs/separator_htdemucs -name last.ckpt) | head -1)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_pipeline.py
@@ -51,6 +61,9 @@ bench-melody: $(STAMP)
 
 bench-refine: $(STAMP)
 	$(BIN)/python benchmarks/refine.py
+
+bench-separate: $(STAMP)
+	$(BIN)/python benchmarks/separation.py
 
 # Supervised vs basic / noisy teacher-student vs noisy student, scored on demo test songs and Bach10
 # (about 30 minutes on 2 cores; finished runs are kept, so a rerun only does what is missing).

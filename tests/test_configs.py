@@ -7,6 +7,7 @@ from jsonargparse import ArgumentParser
 
 from noisymss.audio.effects import Chain
 from noisymss.data.datamodule import MixDataModule
+from noisymss.data.mixer import MULTI_LABEL_POLICIES
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -19,7 +20,7 @@ def test_data_configs_build_a_datamodule(path, tmp_path):
     config["init_args"]["catalog"] = str(tmp_path / "catalog.csv")  # build without touching data/
     dm = parser.instantiate(parser.parse_object({"data": config})).data
     assert isinstance(dm, MixDataModule)
-    assert dm.recipe.multi_label in ("all", "exclude", "interference")
+    assert dm.recipe.multi_label in MULTI_LABEL_POLICIES
     assert dm.effects is None or isinstance(dm.effects, Chain)
     assert dm.demo is None or dm.demo.songs > 0
 

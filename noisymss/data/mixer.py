@@ -10,6 +10,12 @@ Multi-label stems (a stem whose labels in the version in use name several classe
     "interference"  never a target, but with probability `interference_prob` one is added to the
                     mixture: its classes join the label (they are audible) and its audio goes to
                     no source, so then mixture = sum(sources) + interference.
+    "catch_all"     a target only of the catch-all class (`MixRecipe.catch_all`, default "other",
+                    as MUSDB's "other" holds every other instrument), with all its classes in
+                    the label: every stem is used and mixture = sum(sources) still holds, at the
+                    cost of teaching the catch-all source some of the named sources' sounds.
+For separation, "all" is wrong (a {vocals, bass} stem would be a whole vocals target); the
+separator task refuses it when such stems exist.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from noisymss.audio.cache import SegmentReader
 from noisymss.data.annotations import HOP, f0_on_grid, read_f0
 from noisymss.data.table import StemTable
 
-MULTI_LABEL_POLICIES = ("all", "exclude", "interference")
+MULTI_LABEL_POLICIES = ("all", "exclude", "interference", "catch_all")
 STREAMS = {"train": 0, "valid": 1, "test": 2, "predict": 3}
 _ZERO = np.float32(0.0)
 
@@ -41,6 +47,7 @@ class MixRecipe:
             a stem silent there is left out), instead of from any songs.
         multi_label: policy for multi-label stems (see module docstring).
         interference_prob: chance of one interference stem per example (policy "interference").
+        catch_all: the class whose target multi-label stems become (policy "catch_all").
         silence_db: a stem segment quieter than this (RMS, dBFS) is redrawn, and after `max_tries`
             dropped (it would teach a label for something inaudible).
         max_tries: segment draws per stem before giving up on it.
@@ -56,6 +63,7 @@ class MixRecipe:
     same_song: bool = False
     multi_label: str = "all"
     interference_prob: float = 0.5
+    catch_all: str = "other"
     silence_db: float = -50.0
     max_tries: int = 8
     with_f0: bool = False
@@ -106,6 +114,12 @@ class Mixer:
         target_ok = n_labels >= 1 if recipe.multi_label == "all" else n_labels == 1
         # Per class, the stems that may be drawn as its target.
         self.pool = [np.flatnonzero(target_ok & (table.labels[:, j] == 1)).astype(np.int32) for j in range(len(classes))]
+        if recipe.multi_label == "catch_all":
+            if recipe.catch_all not in classes:
+                raise ValueError(f"multi_label='catch_all' needs the catch-all class '{recipe.catch_all}' among the "
+                                 f"classes {', '.join(classes)}; set recipe.catch_all to one of them")
+            j = classes.index(recipe.catch_all)
+            self.pool[j] = np.flatnonzero((n_labels > 1) | (target_ok & (table.labels[:, j] == 1))).astype(np.int32)
         self.interference = np.flatnonzero(n_labels > 1).astype(np.int32) if recipe.multi_label == "interference" else np.zeros(0, np.int32)
         drawable = np.unique(np.concatenate(self.pool))
         if not len(drawable):

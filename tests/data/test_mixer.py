@@ -89,7 +89,7 @@ def test_silent_stems_never_enter_the_label(tiny):
         assert ex.label[CLASSES.index("other")] == 0 and ex.label[CLASSES.index("bass")] == 1
 
 
-@pytest.mark.parametrize("policy", ["exclude", "all", "interference"])
+@pytest.mark.parametrize("policy", ["exclude", "all", "interference", "catch_all"])
 def test_multi_label_policies(tiny, policy):
     m = _mixer(tiny, multi_label=policy, class_prob=0.8, interference_prob=0.5)
     multi = next(i for i in range(len(m.table)) if m.table.labels[i].sum() > 1)
@@ -106,7 +106,14 @@ def test_multi_label_policies(tiny, policy):
             assert np.abs(residual).max() > 0.01  # not a target: in the mixture, in no source
         else:
             np.testing.assert_allclose(residual, 0, atol=1e-6)
+        if policy == "catch_all":  # the only audible 'other' stem here: it is the 'other' target
+            assert np.abs(ex.sources[CLASSES.index("other")]).max() > 0.01
     assert (used == 0) == (policy == "exclude")
+
+
+def test_catch_all_needs_its_class(tiny):
+    with pytest.raises(ValueError, match="catch-all class 'piano'"):
+        _mixer(tiny, multi_label="catch_all", catch_all="piano")
 
 
 def test_same_song_draws_stay_in_one_song(tiny):
