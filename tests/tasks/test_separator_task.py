@@ -105,3 +105,22 @@ def test_testing_scores_whole_songs_with_museval(duets, tmp_path):
     assert list(songs) == ["d7"] and set(songs["d7"]) == set(SOURCES)
     assert metrics["test/sdr"] == pytest.approx((songs["d7"]["tone"]["SDR"] + songs["d7"]["noise"]["SDR"]) / 2, abs=1e-3)
     assert (tmp_path / "given" / "test_songs.csv").is_file()
+
+
+def test_test_songs_go_to_offline_wandb_as_a_table_with_audio(duets, tmp_path, monkeypatch):
+    """A real W&B run in offline mode gets the per-song SDR table and the estimates of the first songs."""
+    pytest.importorskip("museval")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    from noisymss.loggers import AutoWandbLogger
+
+    logger = AutoWandbLogger(save_dir=str(tmp_path), name="separator")
+    trainer = L.Trainer(accelerator="cpu", logger=logger, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path)
+    task = _task(arch="mixture", log_audio_songs=1)
+    task.model.gain.data = torch.tensor([0.7, 0.3])  # distinct estimates: W&B stores identical clips once
+    trainer.test(task, _dm(duets, label_version="given", eval_label_version=None), verbose=False)
+    logger.experiment.finish()
+    run = next(tmp_path.glob("wandb/offline-run-*"))
+    assert list(run.glob("files/media/table/test/songs*.table.json"))
+    assert len(list(run.glob("files/media/audio/**/*.wav"))) == 1 + len(SOURCES)  # the mixture and each estimate
