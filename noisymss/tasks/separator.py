@@ -38,7 +38,6 @@ class SeparatorTask(L.LightningModule):
             truncation/masking keep below (1.0 keeps all).
         lr, weight_decay: Adam(W) settings.
         overlap: fraction of overlap between chunks of whole-song separation.
-        eval_jobs: unused on one process; whole-song scoring is sharded over DDP ranks.
         log_audio_songs: test songs whose estimates are logged as audio (W&B).
     """
 
@@ -83,7 +82,7 @@ class SeparatorTask(L.LightningModule):
         if recipe.multi_label == "all" and (mixer.table.labels.sum(axis=1) > 1).any():
             raise ValueError(f"label version '{dm.label_version}' of {dm.catalog_path} has stems labelled with several "
                              "classes, which have no single source to be the target of; set data.recipe.multi_label "
-                             "to exclude or interference")
+                             "to exclude, interference or catch_all")
         pool = mixer.pool
         empty = [s for s, p in zip(self.sources, pool) if not len(p)]
         if empty:
