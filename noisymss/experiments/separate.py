@@ -120,6 +120,18 @@ def label_accuracy(catalog: Path, version: str) -> float:
     return float(100 * np.mean([set(labels[e.id]) == set(e.true_labels) for e in stems]))
 
 
+def missing_target(catalog: Path, version: str, sources: list[str]) -> str | None:
+    """Why a label version cannot train the separator (a source with no single-label training
+    stem: multi-label stems are excluded), or None."""
+    from noisymss.data.catalog import Catalog
+
+    cat = Catalog.load(catalog)
+    labels = cat.labels(version)
+    have = {labels[e.id][0] for e in cat.stems("train") if len(labels[e.id]) == 1}
+    lacking = [s for s in sources if s not in have]
+    return f"no training stem labelled only '{lacking[0]}'" if lacking else None
+
+
 def table(summaries: dict[str, dict], accuracy: dict[str, float], sources: list[str], n_songs: int) -> str:
     head = ["run", "trained on", "label exact match (train stems)", *[f"SDR {s}" for s in sources], "mean SDR"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -133,7 +145,9 @@ def table(summaries: dict[str, dict], accuracy: dict[str, float], sources: list[
 
 
 def ensure_versions(catalog: Path, data: Path, quick: bool) -> None:
-    """Runs the refine experiment when the catalog lacks a label version the runs train on."""
+    """Runs the refine experiment when the catalog lacks a label version the runs train on.
+
+    `data` is the folder as given: with `quick` the refine experiment adds its `_quick` itself."""
     from noisymss.data.catalog import Catalog
 
     needed = {v for v, _, _ in RUNS.values()} - {"true", "given"}
@@ -160,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data = (args.data.parent / f"{args.data.name}_quick" if args.quick else args.data).resolve()
     catalog = data / "catalog.csv"
-    ensure_versions(catalog, data, args.quick)
+    ensure_versions(catalog, args.data, args.quick)
     held_out = (args.held_out.parent / f"{args.held_out.name}_quick" if args.quick else args.held_out).resolve()
     held_catalog, songs = held_out_songs(held_out, catalog, args.quick)
     if not songs:
@@ -168,18 +182,28 @@ def main(argv: list[str] | None = None) -> int:
 
     epochs = 1 if args.quick else args.epochs
     configs = {n: run_config(n, out, catalog, epochs, args.quick) for n in RUNS}
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # threads only wait on the `noisymss fit` processes
-        ckpts = dict(zip(RUNS, pool.map(lambda n: fit_once(configs[n], out / n, n), RUNS)))
-
     any_config = configs["clean"]
     sources = list(any_config["model"]["init_args"]["sources"])
+    # A refine can leave a source with no single-label stem (a weak classifier labels every vocal
+    # stem vocals+other): that run cannot train, and is reported rather than stopping the rest.
+    skipped = {n: why for n in RUNS if (why := missing_target(catalog, RUNS[n][0], sources))}
+    for name, why in skipped.items():
+        print(f"{name}: skipped, label version '{RUNS[name][0]}' has {why}", file=sys.stderr)
+    trained = [n for n in RUNS if n not in skipped]
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # threads only wait on the `noisymss fit` processes
+        ckpts = dict(zip(trained, pool.map(lambda n: fit_once(configs[n], out / n, n), trained)))
+
+    nan = {"SDR": float("nan")}
     summaries = {"mixture": score(None, held_catalog, songs, any_config, args.jobs)}
-    summaries.update({n: score(ckpts[n], held_catalog, songs, configs[n], args.jobs) for n in RUNS})
+    summaries.update({n: score(ckpts[n], held_catalog, songs, configs[n], args.jobs) if n in ckpts
+                      else {**{s: nan for s in sources}, "mean": nan} for n in RUNS})
     accuracy = {n: label_accuracy(catalog, RUNS[n][0]) for n in RUNS}
     rows = [{"run": n, "label_exact_match": accuracy.get(n, float("nan")),
              **{f"sdr_{s}": v[s]["SDR"] for s in sources}, "sdr_mean": v["mean"]["SDR"], "songs": len(songs)}
             for n, v in summaries.items()]
     md = table(summaries, accuracy, sources, len(songs))
+    if skipped:
+        md += "\n" + "\n".join(f"{n}: not trained, label version '{RUNS[n][0]}' has {why}." for n, why in skipped.items())
     write_results(out, rows, md)
     print("\n" + md)
     return 0
