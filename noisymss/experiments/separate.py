@@ -75,12 +75,18 @@ def _chorale(song: str) -> str:
     return song.split("_", 1)[1]  # songs are named NNNN_<chorale>
 
 
-@functools.lru_cache(maxsize=4)
-def _cached(kind: str, path: str):
+@functools.lru_cache(maxsize=2)
+def _catalog(path: str):
     from noisymss.data.catalog import Catalog
+
+    return Catalog.load(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _separator(ckpt: str):
     from noisymss.separation.inference import load_separator
 
-    return Catalog.load(path) if kind == "catalog" else load_separator(path)
+    return load_separator(ckpt)
 
 
 def estimate(ckpt: str | None, catalog: str, sources: tuple[str, ...], sample_rate: int, channels: int,
@@ -90,12 +96,12 @@ def estimate(ckpt: str | None, catalog: str, sources: tuple[str, ...], sample_ra
 
     from noisymss.separation.songs import load_song
 
-    cat = _cached("catalog", catalog)
+    cat = _catalog(catalog)
     ref = load_song(cat, song, sources, cat.labels("true"), sample_rate, channels)
     if ckpt is None:
         return np.repeat(ref.mixture[None] / len(sources), len(sources), axis=0), ref.references
     with torch.inference_mode():
-        return _cached("ckpt", ckpt)(torch.from_numpy(ref.mixture)).float().numpy(), ref.references
+        return _separator(ckpt)(torch.from_numpy(ref.mixture)).float().numpy(), ref.references
 
 
 def score(ckpt: Path | None, catalog: Path, songs: list[str], config: dict, jobs: int) -> dict[str, dict[str, float]]:
@@ -108,16 +114,6 @@ def score(ckpt: Path | None, catalog: Path, songs: list[str], config: dict, jobs
                              m["channels"])
     results = evaluate_songs(songs, load, m["sample_rate"], jobs=jobs, sources=sources)
     return summarize(results, sources)
-
-
-def label_accuracy(catalog: Path, version: str) -> float:
-    """Exact match (in %) of a label version against the truth over the training stems."""
-    from noisymss.data.catalog import Catalog
-
-    cat = Catalog.load(catalog)
-    labels = cat.labels(version)
-    stems = cat.stems("train")
-    return float(100 * np.mean([set(labels[e.id]) == set(e.true_labels) for e in stems]))
 
 
 def missing_target(catalog: Path, version: str, sources: list[str]) -> str | None:
@@ -197,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     summaries = {"mixture": score(None, held_catalog, songs, any_config, args.jobs)}
     summaries.update({n: score(ckpts[n], held_catalog, songs, configs[n], args.jobs) if n in ckpts
                       else {**{s: nan for s in sources}, "mean": nan} for n in RUNS})
-    accuracy = {n: label_accuracy(catalog, RUNS[n][0]) for n in RUNS}
+    from noisymss.experiments.refine import label_scores
+
+    accuracy = {n: label_scores(catalog, RUNS[n][0], sources)["exact_match"] for n in RUNS}
     rows = [{"run": n, "label_exact_match": accuracy.get(n, float("nan")),
              **{f"sdr_{s}": v[s]["SDR"] for s in sources}, "sdr_mean": v["mean"]["SDR"], "songs": len(songs)}
             for n, v in summaries.items()]
