@@ -27,10 +27,11 @@ import numpy as np
 
 from noisymss.audio.cache import SegmentReader
 from noisymss.data.annotations import HOP, f0_on_grid, read_f0
+from noisymss.data.seeds import generator
 from noisymss.data.table import StemTable
 
 MULTI_LABEL_POLICIES = ("all", "exclude", "interference", "catch_all")
-STREAMS = {"train": 0, "valid": 1, "test": 2, "predict": 3}
+STREAMS = ("train", "valid", "test", "predict")
 _ZERO = np.float32(0.0)
 
 
@@ -134,7 +135,7 @@ class Mixer:
 
     def example(self, epoch: int, index: int, stream: str = "train") -> Example:
         """The example for (seed, stream, epoch, index); the same every time it is asked for."""
-        rng = np.random.default_rng([self.seed, STREAMS[stream], max(epoch, 0), index])
+        rng = self.rng(epoch, index, stream)
         r = self.recipe
         length = int(round(r.segment * r.sample_rate))
         present = rng.random(len(self.class_prob)) < self.class_prob
@@ -199,6 +200,12 @@ class Mixer:
             _sum_into(mixture, parts, zero_first=not parts or parts[0].base is not sources)
         f0 = self._f0(f0_parts, length) if r.with_f0 else None
         return Example(mixture, sources, label, f0, used)
+
+    def rng(self, epoch: int, index: int, stream: str = "train") -> np.random.Generator:
+        """The generator every random choice of example (epoch, index) of `stream` comes from."""
+        if stream not in STREAMS:
+            raise ValueError(f"unknown example stream '{stream}'; choose one of {', '.join(STREAMS)}")
+        return generator(self.seed, f"mix/{stream}", max(epoch, 0), index)
 
     def _pick_stems(self, rng: np.random.Generator, columns: np.ndarray) -> list[tuple[int, int]]:
         picks = []
