@@ -129,7 +129,7 @@ def training(width: float, steps: int, augment: bool, folder: Path) -> dict:
     f0 = [np.full(2001, 330.0, np.float32) for _ in range(4)]
     labelled = Songs([f"s{i}" for i in range(4)], audio, f0, 8000)
     batch = 16
-    data = PatchDataset(labelled, None, {}, steps * batch, 0, 0, 0.0, 8, augment_labelled=augment)
+    data = PatchDataset(labelled, None, {}, steps * batch, 0, 0.0, 8, augment_labelled=augment)
     loader = torch.utils.data.DataLoader(data, batch_size=batch)
     t = time.perf_counter()
     for _ in loader:

@@ -4,6 +4,8 @@ Labels are state: the label version in use (name + {id: classes}) lives in `stat
 checkpoint resumes with the labels it was trained on, and `setup()` (which Lightning calls on
 every `fit`) never resets them. Datasets are rebuilt in `train_dataloader()`, so new labels from
 a relabel step take effect when Lightning reloads loaders (`reload_dataloaders_every_n_epochs=1`).
+New examples every epoch do not depend on that flag: the training sampler carries the epoch
+(`noisymss.data.epochs`).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from noisymss.audio.cache import SegmentReader
 from noisymss.audio.effects import Chain, Effect
 from noisymss.data.catalog import GIVEN, Catalog, CatalogError
+from noisymss.data.epochs import EpochSampler, current_epoch, epoch_and_index
 from noisymss.data.mixer import Mixer, MixRecipe
 from noisymss.data.synth.corpus import SynthSettings
 from noisymss.data.table import StemTable
@@ -27,16 +30,16 @@ OUTPUTS = ("mixture", "sources", "label", "f0")
 
 
 class MixDataset(Dataset):
-    """`length` examples of one (stream, epoch) from a Mixer, as dicts of tensors."""
+    """`length` examples of one stream from a Mixer, as dicts of tensors; keyed by index or (epoch, index)."""
 
-    def __init__(self, mixer: Mixer, length: int, epoch: int, stream: str, outputs: Sequence[str]):
-        self.mixer, self.length, self.epoch, self.stream, self.outputs = mixer, length, epoch, stream, tuple(outputs)
+    def __init__(self, mixer: Mixer, length: int, stream: str, outputs: Sequence[str]):
+        self.mixer, self.length, self.stream, self.outputs = mixer, length, stream, tuple(outputs)
 
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        ex = self.mixer.example(self.epoch, index, self.stream)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        ex = self.mixer.example(*epoch_and_index(key), self.stream)
         values = {"mixture": ex.mixture, "sources": ex.sources, "label": ex.label, "f0": ex.f0}
         return {k: torch.from_numpy(values[k]) for k in self.outputs}
 
@@ -140,12 +143,13 @@ class MixDataModule(L.LightningDataModule):
         return Mixer(table, self.recipe, effects, SegmentReader(self.cache_dir), seed=self.seed)
 
     def _loader(self, split: str) -> DataLoader:
-        epoch = self.trainer.current_epoch if split == "train" and self.trainer is not None else 0
-        dataset = MixDataset(self.mixer(split), self.sizes[split], epoch, split, self.outputs)
-        # Examples are already random draws: a sequential sampler keeps them a pure function of the
-        # index, and under DDP Lightning's DistributedSampler gives each rank disjoint indices.
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=False, num_workers=self.num_workers,
-                          persistent_workers=False, drop_last=split == "train")
+        dataset = MixDataset(self.mixer(split), self.sizes[split], split, self.outputs)
+        # Examples are already random draws: in-order keys keep them a pure function of the key, and
+        # under DDP Lightning's distributed sampler gives each rank disjoint keys. Training keys
+        # carry the epoch; validation and test sets are fixed.
+        sampler = EpochSampler(len(dataset), current_epoch(self.trainer)) if split == "train" else None
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, shuffle=False,
+                          num_workers=self.num_workers, persistent_workers=False, drop_last=split == "train")
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

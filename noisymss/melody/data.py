@@ -27,7 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 from noisymss.audio.cache import SegmentReader
 from noisymss.audio.randaugment import RandAudioAugment
 from noisymss.data.catalog import Catalog, CatalogError
+from noisymss.data.epochs import EpochSampler, current_epoch, epoch_and_index
 from noisymss.data.mixer import Mixer, MixRecipe
+from noisymss.data.seeds import generator
 from noisymss.data.songs import Songs
 from noisymss.data.table import StemTable
 from noisymss.data.synth.corpus import SynthSettings
@@ -51,12 +53,12 @@ class PatchDataset(Dataset):
     by `remixer` (a Mixer over the labelled songs' stems at 8 kHz mono that returns f0).
     """
 
-    def __init__(self, labelled: Songs, unlabelled: Songs | None, pseudo: dict, length: int, epoch: int, seed: int,
+    def __init__(self, labelled: Songs, unlabelled: Songs | None, pseudo: dict, length: int, seed: int,
                  unlabelled_ratio: float, top_k: int, augment_labelled: bool = False, augment_unlabelled: bool = False,
                  remixer: Mixer | None = None, remix: float = 0.0):
         self.remixer, self.remix = remixer, remix if remixer is not None else 0.0
         self.labelled, self.unlabelled, self.pseudo = labelled, unlabelled, pseudo
-        self.length, self.epoch, self.seed = length, epoch, seed
+        self.length, self.seed = length, seed
         self.unlabelled_ids = [i for i, k in enumerate(unlabelled.ids) if k in pseudo] if unlabelled else []
         self.p_unlabelled = unlabelled_ratio / (1 + unlabelled_ratio) if self.unlabelled_ids else 0.0
         self.augment = RandAudioAugment()
@@ -65,8 +67,9 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, 0, self.epoch, index])
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = epoch_and_index(key)
+        rng = generator(self.seed, "melody/patch", epoch, index)
         idx = np.zeros((PATCH, self.top_k), np.int64)
         prob = np.zeros((PATCH, self.top_k), np.float32)
         if rng.random() < self.p_unlabelled:
@@ -79,7 +82,7 @@ class PatchDataset(Dataset):
             labelled = False
         else:
             if self.remix and rng.random() < self.remix:
-                example = self.remixer.example(self.epoch, index)
+                example = self.remixer.example(epoch, index)
                 audio, f0 = example.mixture[0, :PATCH_SAMPLES], example.f0[:PATCH]
             else:
                 song = int(rng.integers(len(self.labelled)))
@@ -219,7 +222,7 @@ class MelodyDataModule(L.LightningDataModule):
         return self._heard[1]
 
     def _fixed_noise(self, song: int, audio: np.ndarray) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, 1, self.iteration, song])
+        rng = generator(self.seed, "melody/teacher_noise", self.iteration, song)
         return RandAudioAugment()(audio[None], SAMPLE_RATE, rng)[0]
 
     def set_pseudo_labels(self, version: str, iteration: int, pseudo: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -228,17 +231,18 @@ class MelodyDataModule(L.LightningDataModule):
 
     # ---------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:
-        epoch = self.trainer.current_epoch if self.trainer is not None else 0
         unlabelled = self.load("unlabelled")
         if unlabelled is not None and self.noise_mode == "noisy_teacher_student" and self.pseudo:
             heard = self.unlabelled_audio()
             unlabelled = Songs(list(heard), list(heard.values()), [None] * len(heard), SAMPLE_RATE)
         noisy = self.noise_mode != "basic"
-        dataset = PatchDataset(self.load("labelled"), unlabelled, self.pseudo, self.train_examples, epoch, self.seed,
+        dataset = PatchDataset(self.load("labelled"), unlabelled, self.pseudo, self.train_examples, self.seed,
                                self.unlabelled_ratio, self.top_k, augment_labelled=noisy,
                                augment_unlabelled=self.noise_mode == "noisy_student",
                                remixer=self.remixer() if self.remix else None, remix=self.remix)
-        return DataLoader(dataset, batch_size=self.batch_size, num_workers=self.num_workers, drop_last=True)
+        sampler = EpochSampler(len(dataset), current_epoch(self.trainer))  # new patches every epoch
+        return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          drop_last=True)
 
     def remixer(self) -> Mixer:
         """The Mixer over the labelled split's stems that remixed patches come from (built once)."""

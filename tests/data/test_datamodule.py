@@ -79,7 +79,7 @@ class _RelabelAfterFirstEpoch(L.Callback):
 
 
 def test_new_labels_reach_the_next_epoch_and_survive_a_checkpoint(demo_corpus, tmp_path):
-    """The Lightning timing pitfall (DESIGN.md §4): relabel at epoch end, loaders rebuilt, state checkpointed."""
+    """Loaders are rebuilt before on_train_epoch_start: relabel at epoch end, loaders rebuilt, state checkpointed."""
     kw = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
               limit_val_batches=0, reload_dataloaders_every_n_epochs=1, default_root_dir=tmp_path)
     model, dm = _Recorder(), _dm(demo_corpus)
@@ -96,3 +96,33 @@ def test_new_labels_reach_the_next_epoch_and_survive_a_checkpoint(demo_corpus, t
     assert resumed_dm.label_version == "everything-other"
     assert list(resumed_model.seen) == [2]
     assert torch.all(torch.cat(resumed_model.seen[2])[:, 3] == 1)
+
+
+class _MixtureRecorder(_Recorder):
+    """Records the mixtures it trained on, per epoch."""
+
+    def training_step(self, batch, _):
+        self.seen.setdefault(self.current_epoch, []).append(batch["mixture"].clone())
+        level = batch["mixture"].pow(2).mean(dim=(1, 2))[:, None]
+        return nn.functional.binary_cross_entropy_with_logits(self.head(level), batch["label"])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_each_epoch_draws_new_examples_without_reloading_loaders(demo_corpus, tmp_path, workers):
+    """No Trainer flag needed: epochs 0 and 1 differ, and a run resumed at epoch 1 draws epoch 1's examples."""
+    kw = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+              limit_val_batches=0, default_root_dir=tmp_path, enable_checkpointing=False)
+    model = _MixtureRecorder()
+    trainer = L.Trainer(max_epochs=2, **kw)
+    trainer.fit(model, _dm(demo_corpus, num_workers=workers))
+    first, second = torch.cat(model.seen[0]), torch.cat(model.seen[1])
+    assert first.shape == second.shape and not torch.equal(first, second)
+
+    once = _MixtureRecorder()
+    stop = L.Trainer(max_epochs=1, **kw)
+    stop.fit(once, _dm(demo_corpus, num_workers=workers))
+    stop.save_checkpoint(tmp_path / "epoch1.ckpt")
+    resumed = _MixtureRecorder()
+    L.Trainer(max_epochs=2, **kw).fit(resumed, _dm(demo_corpus, num_workers=workers), ckpt_path=tmp_path / "epoch1.ckpt")
+    assert list(resumed.seen) == [1]
+    torch.testing.assert_close(torch.cat(resumed.seen[1]), second, rtol=0, atol=0)

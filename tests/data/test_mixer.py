@@ -8,6 +8,7 @@ from noisymss.audio.io import write_audio
 from noisymss.data.annotations import write_f0
 from noisymss.data.catalog import Catalog, Entry
 from noisymss.data.datamodule import MixDataset
+from noisymss.data.epochs import EpochSampler
 from noisymss.data.mixer import Mixer, MixRecipe
 from noisymss.data.table import PackedStrings, StemTable
 
@@ -169,7 +170,8 @@ def test_examples_do_not_depend_on_worker_count(tiny):
     m = _mixer(tiny, effects=Chain([Gain(db=(-6, 6))]))
     batches = {}
     for workers in (0, 2):
-        loader = DataLoader(MixDataset(m, 12, epoch=1, stream="train", outputs=("mixture", "label")), batch_size=4, num_workers=workers)
+        dataset = MixDataset(m, 12, stream="train", outputs=("mixture", "label"))
+        loader = DataLoader(dataset, sampler=EpochSampler(12, epoch=1), batch_size=4, num_workers=workers)
         batches[workers] = list(loader)
     for a, b in zip(batches[0], batches[2]):
         torch.testing.assert_close(a["mixture"], b["mixture"], rtol=0, atol=0)

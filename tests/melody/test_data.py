@@ -102,11 +102,13 @@ def test_remixed_patches_of_one_song_are_its_mixture_with_aligned_targets(melody
             energy = np.convolve(x.astype(np.float64) ** 2, np.ones(PATCH_SAMPLES), mode="valid")
             return correlate(x, patch, mode="valid") / np.sqrt(energy * np.sum(patch**2) + 1e-12)
 
-        best = max(((float(np.max(similarity(x))), s) for s, x in enumerate(songs.audio)))
+        ranked = sorted(((float(np.max(similarity(x))), s) for s, x in enumerate(songs.audio)), reverse=True)
+        best = ranked[0]
         song = songs.audio[best[1]]
         start = int(np.argmax(similarity(song)))
         # the song at one moment, short of 1 by the sub-sample offset of a start between 8 kHz samples
-        assert best[0] > 0.98, best
+        # (up to half a sample: about 0.97 where the patch has energy near 4 kHz); other songs fall far below
+        assert best[0] > 0.95 and ranked[1][0] < 0.9, ranked
         times, hz = read_f0(cat.resolve(annotation[songs.ids[best[1]]]))
         expected = hz_to_class(f0_on_grid(times, hz, start / 8000, PATCH))
         # that sub-sample offset may move a note change by one frame
