@@ -6,7 +6,7 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= data/demo
 # One thread per process: batched linalg fails under MKL with 2 threads here, and Lightning's
-# DDP launcher changes the thread count when this is unset (DESIGN.md §4).
+# DDP launcher changes the thread count when this is unset.
 export OMP_NUM_THREADS ?= 1
 # Tests never start W&B; training targets log offline unless you are logged in (noisymss.loggers).
 test test-all: export WANDB_MODE ?= disabled

@@ -121,7 +121,7 @@ def many_files(width: float, files: list[Path], seconds: float, folder: Path) ->
 def training(width: float, steps: int, augment: bool, folder: Path) -> dict:
     from noisymss.data.songs import Songs
     from noisymss.melody.data import PatchDataset
-    from noisymss.tasks.melody import MelodyTask, melody_loss
+    from noisymss.tasks.melody import MelodyTask
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -140,9 +140,7 @@ def training(width: float, steps: int, augment: bool, folder: Path) -> dict:
     opt = task.configure_optimizers()
     t = time.perf_counter()
     for b in loader:
-        pitch, voice = task(b["audio"])
-        target, weight = task.targets(b)
-        loss = melody_loss(pitch, voice, target[:, :pitch.shape[1]], weight[:, :pitch.shape[1]])
+        loss, _ = task.model_step(b)
         opt.zero_grad()
         loss.backward()
         opt.step()

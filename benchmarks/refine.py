@@ -53,13 +53,14 @@ def checkpoint(folder: Path) -> Path:
 
 
 def per_core(catalog_path: Path, ckpt: Path) -> dict:
+    from noisymss.checkpoints import load_checkpoint
     from noisymss.data.catalog import Catalog
     from noisymss.refine import RefineSettings, refine_catalog
     from noisymss.tasks.classifier import ClassifierTask
 
     torch.set_num_threads(1)
     task = ClassifierTask()
-    task.load_state_dict(torch.load(ckpt, weights_only=True)["state_dict"])
+    task.load_state_dict(load_checkpoint(ckpt).state_dict)
     cat = Catalog.load(catalog_path)
     seconds = sum(e.duration for e in cat.stems())
     t = time.perf_counter()

@@ -63,9 +63,7 @@ def _task(arch: str):
 
 
 def bare_loop(arch: str, data: list[dict], warmup: int) -> float:
-    """Seconds of the timed steps of a plain torch loop over the task's model and loss."""
-    from noisymss.separation.losses import reduce_loss
-
+    """Seconds of the timed steps of a plain torch loop over the task's own `model_step`."""
     task = _task(arch)
     opt = task.configure_optimizers()
     task.train()
@@ -73,12 +71,7 @@ def bare_loop(arch: str, data: list[dict], warmup: int) -> float:
     for i, batch in enumerate(data):
         if i == warmup:
             start = time.perf_counter()
-        if task.magnitudes:
-            est, mag = task.model.forward_with_magnitudes(batch["mixture"])
-            losses = task.loss_fn(est, batch["sources"], mag)
-        else:
-            losses = task.loss_fn(task.model(batch["mixture"]), batch["sources"])
-        loss, _ = reduce_loss(losses, "mean")
+        loss, _ = task.model_step(batch)
         opt.zero_grad()
         loss.backward()
         opt.step()

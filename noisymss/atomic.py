@@ -6,10 +6,12 @@ never a half-written file. Temp names start with '.' and end with '.part' so sca
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 
 @contextlib.contextmanager
@@ -31,6 +33,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def atomic_write_csv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Writes a header and rows as CSV ('\n' line ends; None as an empty cell) atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return atomic_write_text(path, buf.getvalue())
+
+
+def atomic_write_records(path: str | os.PathLike, records: Sequence[Mapping[str, Any]]) -> Path:
+    """Writes dicts as CSV rows atomically: a column per key, in the order keys first appear; a
+    record without a key leaves its cell empty."""
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    return atomic_write_csv(path, columns, ([r.get(c, "") for c in columns] for r in records))
 
 
 def output_paths(paths: Sequence[str | os.PathLike], out: Path, suffix: str) -> list[Path]:

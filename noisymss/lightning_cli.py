@@ -9,34 +9,41 @@ from __future__ import annotations
 import sys
 
 
+# (data argument, model argument) pairs that must hold the same value
+LINKS = (("recipe.segment", "segment"), ("recipe.sample_rate", "sample_rate"), ("recipe.channels", "channels"),
+         ("classes", "classes"), ("classes", "sources"))
+
+
 def run(argv: list[str]) -> int:
+    build(argv)
+    return 0
+
+
+def build(argv: list[str] | None, run: bool = True):
+    """The LightningCLI over `argv` (None: sys.argv). With `run=False` it only parses the configs and
+    instantiates the trainer, model and data (no subcommand): how the tests build every shipped config."""
     import lightning as L
     from lightning.pytorch.cli import LightningCLI
 
+    from noisymss.lightning_compat import CheckpointsSavedFromPython
     from noisymss.trainer import Trainer
 
-    class CLI(LightningCLI):
+    class CLI(CheckpointsSavedFromPython, LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            # Values the model and the data must agree on are written once, in the data's config,
+            # and copied to the model (a task whose model lacks the argument is skipped). The tasks
+            # also check them at fit start, for models built from Python.
+            for source, target in LINKS:
+                head, _, field = source.partition(".")
+                parser.link_arguments(f"data.init_args.{head}", f"model.init_args.{target}", apply_on="parse",
+                                      compute_fn=_field(field) if field else None)
+
         @staticmethod
         def subcommands() -> dict[str, set[str]]:
             # the arguments refine takes from the config's model and data, not from its own flags
             return {**LightningCLI.subcommands(), "refine": {"model", "datamodule"}}
 
-        def _parse_ckpt_path(self) -> None:
-            # Lightning reads a checkpoint's hyper-parameters into the model config, which in
-            # subclass mode needs the '_class_path' that only CLI-trained checkpoints record; for
-            # one saved from Python (Trainer.save_checkpoint) the config names the model instead.
-            from pathlib import Path
-
-            import torch
-
-            ckpt = self.config[self.config.subcommand].get("ckpt_path") if self.config.get("subcommand") else None
-            if ckpt and Path(ckpt).is_file():
-                hparams = torch.load(ckpt, weights_only=True, map_location="cpu").get("hyper_parameters", {})
-                if hparams and "_class_path" not in hparams:
-                    return
-            super()._parse_ckpt_path()
-
-    CLI(
+    return CLI(
         L.LightningModule,
         L.LightningDataModule,
         trainer_class=Trainer,
@@ -45,5 +52,14 @@ def run(argv: list[str]) -> int:
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},  # a rerun in the same run folder must not stop on config.yaml
         args=None if argv == sys.argv[1:] else argv,  # from the shell: let Lightning read sys.argv (no warning)
+        run=run,
     )
-    return 0
+
+
+def _field(name: str):
+    """Reads `name` of a parsed dataclass value: a jsonargparse Namespace (with or without
+    class_path/init_args), a dict or the object."""
+    def get(value):
+        value = getattr(value, "init_args", value)
+        return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+    return get

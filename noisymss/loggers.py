@@ -35,3 +35,10 @@ class AutoWandbLogger(WandbLogger):
         mode = wandb_mode()
         super().__init__(save_dir=save_dir, project=project, name=name, group=group, mode=mode,
                          offline=mode == "offline", **kwargs)
+
+
+def run_loggers(run_dir: str) -> list:
+    """The loggers of a run folder: W&B (offline unless logged in; named after the folder) and CSV."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    return [AutoWandbLogger(save_dir=run_dir, name=Path(run_dir).name), CSVLogger(save_dir=run_dir, name="csv")]

@@ -2,7 +2,7 @@
 threshold the probabilities into new multi-hot labels, write them as a new label version.
 
 No Lightning here: `refine_catalog` takes any module mapping audio (B, C, T) to logits (B, classes)
-and goes through the shared relabel mechanism (`noisymss.relabel`), so under DDP each rank scores
+and goes through the sharded map over DDP ranks (`noisymss.distributed`), so under DDP each rank scores
 its shard and every rank gets every score. Scores are kept one small JSON file per stem, written
 atomically, in a folder beside the catalog: a rerun (after a crash or `kill -9`) reuses them and
 never reads a half-written one. The given labels are never touched.
@@ -22,7 +22,7 @@ import torch
 from noisymss.atomic import atomic_write_text
 from noisymss.audio.io import AudioError, read_audio
 from noisymss.data.catalog import Catalog
-from noisymss.relabel import relabel
+from noisymss.distributed import sharded_map
 
 AGGREGATES = ("mean", "max")
 
@@ -137,7 +137,7 @@ def refine_catalog(
     """Relabels every stem (of one split, or all) and writes the result as label version `version`.
 
     Stems that are silent or unreadable keep their given labels and are reported. Stems outside
-    `split` keep their given labels too. Call on every rank (the relabel step is a collective);
+    `split` keep their given labels too. Call on every rank (the sharded scoring is a collective);
     pass `write` only on one. `version` None: labels are returned, nothing is written.
     `resumable` keeps per-stem scores for a rerun (off for a model that is still training).
 
@@ -162,7 +162,7 @@ def refine_catalog(
                 cache.put(key, done)
         return done
 
-    scores = relabel([e.id for e in stems], score, progress=progress, desc="refine")
+    scores = sharded_map([e.id for e in stems], score, progress=progress, desc="refine")
     given = catalog.labels()
     labels = {e.id: given[e.id] for e in catalog.stems()}
     for key, s in scores.items():

@@ -7,18 +7,39 @@ scores are gathered on every rank); rank 0 writes the label version and the repo
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
+import os
+from typing import Iterable
 
 import lightning as L
-import torch
-from lightning.pytorch.trainer import call
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
 
-from noisymss.atomic import atomic_write_text
+from noisymss.atomic import atomic_write_records
+from noisymss.checkpoints import load_checkpoint
+from noisymss.lightning_compat import run_as_entry_point
+from noisymss.loggers import run_loggers
 
 
 class Trainer(L.Trainer):
+    """Lightning's Trainer with the defaults every noisymss run shares, so configs don't repeat them.
+
+    - `default_root_dir` is the one place a run's folder is named: unless `logger` is given (or
+      False), the run logs there to W&B (offline unless logged in) and CSV (`noisymss.loggers`).
+    - A checkpoint is written at the end of every epoch (`last.ckpt` and the latest epoch), unless
+      `callbacks` hold a ModelCheckpoint of their own or `enable_checkpointing` is False.
+    - No sanity validation steps (a run's first validation comes after its first epoch).
+    """
+
+    def __init__(self, *, logger: Logger | Iterable[Logger] | bool | None = None,
+                 callbacks: list[Callback] | Callback | None = None, num_sanity_val_steps: int | None = 0, **kwargs):
+        if logger is None or logger is True:
+            logger = run_loggers(kwargs.get("default_root_dir") or os.getcwd())
+        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks] if callbacks else []
+        if kwargs.get("enable_checkpointing") is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+            callbacks.append(ModelCheckpoint(save_last=True))
+        super().__init__(logger=logger, callbacks=callbacks, num_sanity_val_steps=num_sanity_val_steps, **kwargs)
+
     def refine(
         self,
         model: L.LightningModule,
@@ -55,20 +76,20 @@ class Trainer(L.Trainer):
 
         if not ckpt_path:
             raise ValueError("refine needs --ckpt_path: the trained classifier that relabels the stems")
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        classes = list(state.get("hyper_parameters", {}).get("classes", []))
+        ckpt = load_checkpoint(ckpt_path)
+        classes = list(ckpt.hparams.get("classes", []))
         datamodule.setup()
         if classes != list(datamodule.classes):
             raise ValueError(f"{ckpt_path}: classifier classes {classes} differ from the catalog's {list(datamodule.classes)}; "
                              "use a checkpoint trained on these classes or set data.classes")
-        model.load_state_dict(state["state_dict"])
+        model.load_state_dict(ckpt.state_dict)
         recipe = datamodule.recipe
         window = window or recipe.segment
         settings = RefineSettings(sample_rate=recipe.sample_rate, channels=recipe.channels, window=window,
                                   hop=hop or window / 2, silence_db=silence_db, aggregate=aggregate, threshold=threshold,
                                   batch_size=batch_size)
-        return call._call_and_handle_interrupt(self, self._refine_impl, model, datamodule, str(ckpt_path), version,
-                                               settings, split, classes)
+        return run_as_entry_point(self, self._refine_impl, model, datamodule, str(ckpt_path), version, settings, split,
+                                  classes)
 
     def _refine_impl(self, model, datamodule, ckpt_path, version, settings, split, classes) -> list[dict] | None:
         from noisymss.refine import format_report, refine_catalog, refine_report
@@ -84,7 +105,7 @@ class Trainer(L.Trainer):
         rows = refine_report(catalog, classes, labels, scores)
         print(f"wrote label version '{version}' beside {catalog.path}\n{format_report(rows)}")
         report = catalog.versions_dir / f"{version}.report.csv"
-        atomic_write_text(report, _csv(rows))
+        atomic_write_records(report, rows)
         for logger in self.loggers:
             logger.log_metrics({f"refine/{k}": float(v) for k, v in rows[-1].items() if isinstance(v, (int, float))})
             if hasattr(logger, "log_table"):  # W&B: the stems whose labels changed, and a listen to a few
@@ -110,11 +131,4 @@ def _changed(catalog, labels, scores, settings, listen: int = 16, seconds: float
     clips = [(k, read_audio(catalog.resolve(paths[k]), 0.0, seconds, settings.sample_rate)) for k in changed[:listen]]
     return rows, clips
 
-
-def _csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 

@@ -1,38 +1,73 @@
-"""Every YAML under configs/ builds the objects it names (jsonargparse, as LightningCLI reads them)."""
+"""Every shipped config builds what it names (as `noisymss fit` does), its linked values agree, and
+each training run draws new examples every epoch."""
 from pathlib import Path
 
+import lightning as L
 import pytest
-import yaml
-from jsonargparse import ArgumentParser
+import torch
 
-from noisymss.audio.effects import Chain
-from noisymss.data.datamodule import MixDataModule
-from noisymss.data.mixer import MULTI_LABEL_POLICIES
+from noisymss.lightning_cli import build
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+RUNS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+OVERLAYS = {"noisy_student.yaml": "noisy_student.yaml", "supervised.yaml": "noisy_student.yaml",
+            "classifier.yaml": "classifier.yaml", "self_refine.yaml": "classifier.yaml",
+            "separator_htdemucs.yaml": "separator_htdemucs.yaml", "separator_xumx.yaml": "separator_xumx.yaml"}
+MELODY = {"noisy_student.yaml", "supervised.yaml"}
 
 
-@pytest.mark.parametrize("path", sorted((CONFIGS / "data").glob("*.yaml")), ids=lambda p: p.name)
-def test_data_configs_build_a_datamodule(path, tmp_path):
-    parser = ArgumentParser()
-    parser.add_argument("--data", type=MixDataModule)
-    config = yaml.safe_load(path.read_text())
-    config["init_args"]["catalog"] = str(tmp_path / "catalog.csv")  # build without touching data/
-    dm = parser.instantiate(parser.parse_object({"data": config})).data
-    assert isinstance(dm, MixDataModule)
-    assert dm.recipe.multi_label in MULTI_LABEL_POLICIES
-    assert dm.effects is None or isinstance(dm.effects, Chain)
-    assert dm.demo is None or dm.demo.songs > 0
+def _cli(run: str, catalog: Path, tmp_path: Path, *extra: str):
+    args = ["--config", str(CONFIGS / run), *extra, "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+            "--trainer.precision", "32-true", "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path),
+            "--trainer.enable_progress_bar", "false", "--data.init_args.catalog", str(catalog / "catalog.csv")]
+    return build(args, run=False)
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
-def test_run_configs_parse_with_lightning_cli(path):
-    """Every run config parses as `noisymss fit --config` would read it (no training, no data needed)."""
-    import subprocess
-    import sys
+def test_every_run_config_has_a_gpu_overlay():
+    assert set(RUNS) == set(OVERLAYS)
+    assert sorted(p.name for p in (CONFIGS / "gpu").glob("*.yaml")) == sorted(set(OVERLAYS.values()))
 
-    res = subprocess.run([sys.executable, "-m", "noisymss", "fit", "--config", str(path), "--print_config"],
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr[-2000:]
-    printed = yaml.safe_load(res.stdout)
-    assert printed["model"]["class_path"].startswith("noisymss.") and printed["data"]["class_path"].startswith("noisymss.")
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu-overlay"])
+@pytest.mark.parametrize("run", RUNS)
+def test_config_instantiates_with_linked_values(run, gpu, demo_corpus, melody_corpus, tmp_path):
+    extra = ["--config", str(CONFIGS / "gpu" / OVERLAYS[run])] if gpu else []
+    cli = _cli(run, melody_corpus if run in MELODY else demo_corpus, tmp_path, *extra)
+    model, data = cli.model, cli.datamodule
+    assert type(model).__module__.startswith("noisymss.tasks.") and type(data).__module__.startswith("noisymss.")
+    hp = model.hparams
+    if hasattr(data, "recipe"):  # values written once, in the data config, reach the model
+        assert list(data.classes) == list(hp.get("classes") or hp.get("sources"))
+        assert hp["sample_rate"] == data.recipe.sample_rate
+        if "segment" in hp:
+            assert (hp["segment"], hp["channels"]) == (data.recipe.segment, data.recipe.channels)
+    relabel = [c for c in cli.trainer.callbacks if type(c).__module__.startswith("noisymss.callbacks.")]
+    for callback in relabel:  # the schedule fits in the run
+        assert cli.trainer.max_epochs == (callback.rounds + 1) * callback.every_n_epochs
+
+
+class _Draws(L.Callback):
+    """Keeps the first training batch of each epoch."""
+
+    def __init__(self):
+        self.first: dict[int, dict] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.first.setdefault(trainer.current_epoch, {k: v.clone() for k, v in batch.items() if torch.is_tensor(v)})
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_consecutive_epochs_draw_different_examples(run, demo_corpus, melody_corpus, tmp_path):
+    """Whatever the config's trainer flags: the relabel callbacks are dropped (their schedule needs
+    more epochs), everything else is the shipped config."""
+    cli = _cli(run, melody_corpus if run in MELODY else demo_corpus, tmp_path, "--trainer.callbacks=[]",
+               "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0",
+               "--trainer.enable_checkpointing", "false", "--data.init_args.batch_size", "2",
+               "--data.init_args.num_workers", "0", "--data.init_args.train_examples", "4")
+    draws = _Draws()
+    cli.trainer.callbacks.append(draws)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert sorted(draws.first) == [0, 1]
+    a, b = draws.first[0], draws.first[1]
+    inputs = "audio" if run in MELODY else "mixture"
+    assert a[inputs].shape == b[inputs].shape and not torch.equal(a[inputs], b[inputs])

@@ -11,19 +11,18 @@ import yaml
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-def _small_config(name: str, tmp_path: Path) -> Path:
-    """The repository config with a tiny demo corpus and budget; everything else as shipped."""
-    config = yaml.safe_load((CONFIGS / name).read_text())
-    config["trainer"]["max_epochs"] = 3
-    for cb in config["trainer"].get("callbacks", []):
-        if cb["class_path"].endswith("TeacherStudent"):
-            cb["init_args"]["epochs_per_iteration"] = 1
-    data = config["data"]["init_args"]
-    data.update(train_examples=32, num_workers=0)
-    data["demo"].update(songs=6, seconds=4.0, splits=[["labelled", 2], ["unlabelled", 2], ["valid", 1], ["test", 1]])
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(config))
-    return path
+def _small_config(name: str, tmp_path: Path) -> list[str]:
+    """`--config` arguments: the repository config, then an overlay with a tiny demo corpus and budget."""
+    overlay = {"trainer": {"max_epochs": 3},
+               "data": {"init_args": {"train_examples": 32, "num_workers": 0, "demo": {
+                   "songs": 6, "seconds": 4.0, "seed": 0,
+                   "splits": [["labelled", 2], ["unlabelled", 2], ["valid", 1], ["test", 1]]}}}}
+    if name == "noisy_student.yaml":  # 2 iterations of 1 epoch (the list replaces the config's)
+        overlay["trainer"]["callbacks"] = [{"class_path": "noisymss.callbacks.teacher_student.TeacherStudent",
+                                            "init_args": {"iterations": 2, "epochs_per_iteration": 1}}]
+    path = tmp_path / f"small_{name}"
+    path.write_text(yaml.safe_dump(overlay))
+    return ["--config", str(CONFIGS / name), "--config", str(path)]
 
 
 def _noisymss(*args, cwd):
@@ -35,11 +34,11 @@ def _noisymss(*args, cwd):
 @pytest.mark.parametrize("name", ["noisy_student.yaml", "supervised.yaml"])
 def test_fit_test_and_melody_from_a_fresh_folder(name, tmp_path):
     config = _small_config(name, tmp_path)
-    res = _noisymss("fit", "--config", str(config), cwd=tmp_path)
+    res = _noisymss("fit", *config, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "data/melody_demo/catalog.csv").is_file()  # prepare_data rendered the demo corpus
     ckpt = next((tmp_path / "runs").rglob("last.ckpt"))
-    res = _noisymss("test", "--config", str(config), "--ckpt_path", str(ckpt), cwd=tmp_path)
+    res = _noisymss("test", *config, "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "test/OA" in res.stdout
     songs = sorted((tmp_path / "data/melody_demo/songs").glob("*/mixture.flac"))[:2]
@@ -67,9 +66,10 @@ def test_melody_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
 
 
 def test_unknown_teacher_student_mode_fails_before_training(tmp_path):
-    config = yaml.safe_load(_small_config("noisy_student.yaml", tmp_path).read_text())
-    config["trainer"]["callbacks"][0]["init_args"]["mode"] = "loud"
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
-    res = _noisymss("fit", "--config", "bad.yaml", cwd=tmp_path)
+    config = _small_config("noisy_student.yaml", tmp_path)
+    overlay = yaml.safe_load(Path(config[-1]).read_text())
+    overlay["trainer"]["callbacks"][0]["init_args"]["mode"] = "loud"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(overlay))
+    res = _noisymss("fit", *config[:2], "--config", "bad.yaml", cwd=tmp_path)
     assert res.returncode != 0 and "unknown teacher-student mode 'loud'" in res.stderr
     assert not (tmp_path / "data").exists()  # nothing rendered, nothing trained

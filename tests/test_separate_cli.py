@@ -20,11 +20,10 @@ def _noisymss(*args, cwd):
 
 
 def _tiny(catalog, root):
-    """Overrides that shrink a repository separator config to the duets corpus."""
+    """Overrides that shrink a repository separator config to the duets corpus (the model's sources,
+    rate, channels and segment follow the data's through the CLI's links)."""
     return ["--trainer.max_epochs", "1", "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
             "--trainer.default_root_dir", str(root),
-            "--model.init_args.sources", "[tone, noise]", "--model.init_args.sample_rate", "16000",
-            "--model.init_args.channels", "1", "--model.init_args.segment", "1.0",
             "--data.init_args.catalog", str(catalog), "--data.init_args.classes", "[tone, noise]",
             "--data.init_args.label_version", "given", "--data.init_args.eval_label_version", "null",
             "--data.init_args.recipe.segment", "1.0", "--data.init_args.recipe.sample_rate", "16000",

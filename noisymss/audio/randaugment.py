@@ -1,7 +1,7 @@
 """RandAudioAugment (Kum et al., ISMIR 2020): the six SoX effects of the released code, on pedalboard.
 
 Split from `effects` because each SoX effect needs its own mapping (formulas from SoX's C
-sources, papers.md §2.5); the general interface (Effect, Chain, EffectLog) lives there.
+sources); the general interface (Effect, Chain, EffectLog) lives there.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 import pedalboard
 from scipy.signal import lfilter
 
-from noisymss.audio.effects import Chain, Effect, _board, _clamp_hz, _fit_length
+from noisymss.audio.effects import Chain, Effect, _board, _clamp_hz
+from noisymss.audio.io import fit_length
 
 __all__ = ["RandAudioAugment", "shelf_slope_to_q"]
 
@@ -152,13 +153,13 @@ class _SoxReverb(_Sox):
                                    wet_level=params["wet_level"], dry_level=0.0, width=1.0)
         wet = _board([plugin], audio, params["reverb_rate"])
         shift = min(int(round(params["pre_delay_s"] * sample_rate)), audio.shape[-1])
-        return audio + _fit_length(np.pad(wet, ((0, 0), (shift, 0))), audio.shape[-1])
+        return audio + fit_length(np.pad(wet, ((0, 0), (shift, 0))), audio.shape[-1])
 
 
 class RandAudioAugment(Chain):
     """RandAudioAugment of Kum et al., ISMIR 2020: six SoX effects, each on with prob. p.
 
-    Exact ranges from the released ``randAudioAugment.py`` (research/papers.md §2.5): low
+    Exact ranges from the authors' released code for arXiv:2008.06358: low
     shelf (±U_int{0..12} dB, U_int{20..300} Hz, slope U(0.1, 0.7)), high shelf (±U_int{0..12}
     dB, U_int{1000..3000} Hz, slope U(0.1, 0.7)), peaking EQ (U_int{100..3000} Hz, Q U(0.5,
     1.5), ±U_int{0..6} dB), overdrive (U_int{3..7} dB, colour 40), phaser (0.9 0.8 1 ms 0.25

@@ -33,7 +33,7 @@ def amplitude_to_db(
     """`multiplier * log10(x / max)` with the max taken per item over the last `ref_dims` axes.
 
     With `multiplier=10` on a magnitude this is librosa's `power_to_db(|S|, ref=np.max)` that JDC
-    uses (papers.md §1.1): values lie in [-top_db, 0].
+    uses (10·log10 of the magnitude, not the power): values lie in [-top_db, 0].
 
     Args:
         x: (..., F, T) non-negative.

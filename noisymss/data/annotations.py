@@ -14,24 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from noisymss.audio.pitch import midi_to_hz
+
 HOP = 0.01  # seconds: the project's f0 frame hop (JDC and mir_eval's 10 ms convention)
 BACH10_FIRST_FRAME = 0.023
 
 
 class AnnotationError(ValueError):
     """An annotation that cannot be used; the message names the file and what to do."""
-
-
-def midi_to_hz(midi: np.ndarray) -> np.ndarray:
-    """MIDI note numbers to Hz; 0 (or less) stays 0 = unvoiced."""
-    midi = np.asarray(midi, dtype=np.float64)
-    return np.where(midi > 0, 440.0 * 2.0 ** ((midi - 69.0) / 12.0), 0.0)
-
-
-def hz_to_midi(hz: np.ndarray) -> np.ndarray:
-    """Hz to fractional MIDI numbers; 0 Hz stays 0."""
-    hz = np.asarray(hz, dtype=np.float64)
-    return np.where(hz > 0, 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-9) / 440.0), 0.0)
 
 
 def read_f0(reference: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

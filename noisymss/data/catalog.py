@@ -17,7 +17,6 @@ Columns (`labels` and `true_labels` are '|'-separated class names, empty = none 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from noisymss.atomic import atomic_write_text
+from noisymss.atomic import atomic_write_csv, atomic_write_text
 
 COLUMNS = ("id", "song", "path", "role", "duration", "sample_rate", "channels", "split", "labels", "true_labels", "annotation")
 REQUIRED = ("id", "song", "path", "role", "duration", "sample_rate", "channels", "split", "labels")
@@ -126,15 +125,10 @@ class Catalog:
                     annotation=_relative(self.resolve(e.annotation), folder) if e.annotation else "")
             for e in self.entries
         ]
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for e in moved:
-            writer.writerow([
-                e.id, e.song, e.path, e.role, f"{e.duration:.6f}", e.sample_rate, e.channels, e.split,
-                join_labels(e.labels), join_labels(e.true_labels), e.annotation,
-            ])
-        atomic_write_text(path, buf.getvalue())
+        atomic_write_csv(path, COLUMNS, ([
+            e.id, e.song, e.path, e.role, f"{e.duration:.6f}", e.sample_rate, e.channels, e.split,
+            join_labels(e.labels), join_labels(e.true_labels), e.annotation,
+        ] for e in moved))
         self.entries, self.root, self.path = moved, folder, path
         return path
 
@@ -223,13 +217,7 @@ class Catalog:
             raise CatalogError(f"{csv_path}: label version '{version}' exists; choose a new name (versions are never replaced)")
         rows = {k: tuple(v) for k, v in labels.items()}
         self._check_cover(rows, csv_path)
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(("id", "labels"))
-        for e in self.entries:
-            if e.id in rows:
-                writer.writerow((e.id, join_labels(rows[e.id])))
-        atomic_write_text(csv_path, buf.getvalue())
+        atomic_write_csv(csv_path, ("id", "labels"), ((e.id, join_labels(rows[e.id])) for e in self.entries if e.id in rows))
         meta = {"version": version, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance}
         atomic_write_text(json_path, json.dumps(meta, indent=2, default=str) + "\n")
         return csv_path

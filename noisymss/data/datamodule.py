@@ -132,12 +132,10 @@ class MixDataModule(L.LightningDataModule):
 
     def mixer(self, split: str) -> Mixer:
         """A Mixer over the stems of `split` ('train', 'valid' or 'test') under the current labels."""
-        self.setup()
-        name = dict(zip(("train", "valid", "test"), self.splits))[split]
+        name, labels = self.split_labels(split)
         stems = self.catalog.stems(name)
         if not stems:
             raise CatalogError(f"{self.catalog_path}: no stems in split '{name}'; have {sorted({e.split for e in self.catalog})}")
-        labels = self.labels if split == "train" or not self.eval_label_version else self.catalog.labels(self.eval_label_version)
         table = StemTable.build(self.catalog, stems, self.classes, labels)
         effects = self.effects if split == "train" else None
         return Mixer(table, self.recipe, effects, SegmentReader(self.cache_dir), seed=self.seed)
@@ -167,6 +165,14 @@ class MixDataModule(L.LightningDataModule):
     def load_state_dict(self, state: dict) -> None:
         self.label_version = state["label_version"]
         self.labels = {k: tuple(x for x in v.split("|") if x) for k, v in state["labels"].items()}
+
+    def split_labels(self, split: str) -> tuple[str, dict[str, tuple[str, ...]]]:
+        """The catalog split behind `split` ('train', 'valid' or 'test') and the labels its mixtures are
+        made with: the labels in use for training; `eval_label_version`'s, when set, for valid and test."""
+        self.setup()
+        name = dict(zip(("train", "valid", "test"), self.splits))[split]
+        labels = self.labels if split == "train" or not self.eval_label_version else self.catalog.labels(self.eval_label_version)
+        return name, labels
 
 
 def describe_batch(batch: dict[str, torch.Tensor], classes: Sequence[str]) -> str:

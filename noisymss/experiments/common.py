@@ -2,8 +2,8 @@
 run's last checkpoint, and writing results tables atomically."""
 from __future__ import annotations
 
-import csv
-import io
+import copy
+import functools
 import os
 import subprocess
 import sys
@@ -11,14 +11,23 @@ from pathlib import Path
 
 import yaml
 
-from noisymss.atomic import atomic_write_text
+from noisymss.atomic import atomic_write_records, atomic_write_text
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def load_config(name: str) -> dict:
-    """A repository config (configs/NAME) as a dict."""
-    return yaml.safe_load((CONFIGS / name).read_text())
+    """A repository config (configs/NAME) as one dict, its pieces resolved as `noisymss fit` reads them."""
+    return copy.deepcopy(_resolved(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _resolved(name: str) -> dict:
+    res = subprocess.run([sys.executable, "-m", "noisymss", "fit", "--config", str(CONFIGS / name), "--print_config"],
+                         capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if res.returncode != 0:
+        raise RuntimeError(f"configs/{name} does not parse: {res.stderr.strip().splitlines()[-1:]}")
+    return yaml.safe_load(res.stdout)
 
 
 def point_run_at(config: dict, run_dir: Path, group: str, name: str) -> None:
@@ -58,9 +67,5 @@ def fit_once(config: dict, run_dir: Path, name: str) -> Path:
 
 def write_results(out: Path, rows: list[dict], markdown: str) -> None:
     """OUT/results.csv (flat rows) and OUT/results.md, each written atomically."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "results.csv", buf.getvalue())
+    atomic_write_records(out / "results.csv", rows)
     atomic_write_text(out / "results.md", markdown + "\n")

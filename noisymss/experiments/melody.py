@@ -51,7 +51,7 @@ def run_config(name: str, out: Path, corpora: dict[str, Path], quick: bool) -> d
     config = load_config(config_name)
     trainer, data = config["trainer"], config["data"]["init_args"]
     point_run_at(config, out / name, "exp_melody", name)
-    for callback in trainer["callbacks"]:
+    for callback in trainer.get("callbacks") or []:
         if callback["class_path"].endswith("TeacherStudent"):
             callback["init_args"]["mode"] = mode
             if quick:

@@ -49,7 +49,7 @@ def run_config(name: str, out: Path, catalog: Path, epochs: int, quick: bool) ->
     data.update(catalog=str(catalog), demo=None, num_workers=0)  # num_workers 0: two runs go side by side
     if name != "in_fit":
         data["label_version"] = {**CHAIN, **CLEAN}[name][0]
-    for callback in config["trainer"]["callbacks"]:
+    for callback in config["trainer"].get("callbacks") or []:
         if callback["class_path"].endswith("SelfRefine"):
             callback["init_args"].update(every_n_epochs=max(1, epochs // (ROUNDS + 1)), rounds=ROUNDS,
                                          write_versions=True, prefix="in_fit")

@@ -9,7 +9,7 @@ teacher's top-k pitch distribution for its frames. Pseudo labels are state: the 
 name, the teacher iteration and {song id: (top-k classes, top-k probabilities)} are in
 `state_dict()`, so a checkpoint resumes with the same teacher labels.
 
-Noise (Kum et al. 2020, papers.md §2.3), set by the TeacherStudent callback:
+Noise (the three setups of Kum et al. 2020, arXiv:2008.06358), set by the TeacherStudent callback:
     basic                  no augmentation;
     noisy_student          the teacher labels clean audio; student patches get RandAudioAugment;
     noisy_teacher_student  each unlabelled song gets one fixed RandAudioAugment draw per
@@ -188,8 +188,10 @@ class MelodyDataModule(L.LightningDataModule):
             synthesize(self.catalog_path.parent, self.demo)
 
     def setup(self, stage: str | None = None) -> None:
-        roles = {"fit": ("labelled", "unlabelled", "valid"), "validate": ("valid",), "test": ("test",)}
-        for role in roles.get(stage or "fit", ("labelled", "unlabelled", "valid")):
+        # Unlabelled songs are decoded when a teacher first asks for them (`unlabelled_audio`), so a
+        # supervised run (no TeacherStudent) never reads them.
+        roles = {"fit": ("labelled", "valid"), "validate": ("valid",), "test": ("test",)}
+        for role in roles.get(stage or "fit", ("labelled", "valid")):
             self.load(role)
 
     def load(self, role: str) -> Songs | None:
@@ -225,13 +227,14 @@ class MelodyDataModule(L.LightningDataModule):
         rng = generator(self.seed, "melody/teacher_noise", self.iteration, song)
         return RandAudioAugment()(audio[None], SAMPLE_RATE, rng)[0]
 
-    def set_pseudo_labels(self, version: str, iteration: int, pseudo: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """Installs a teacher's labels; loaders built afterwards train on them."""
-        self.label_version, self.iteration, self.pseudo = version, iteration, dict(pseudo)
+    def set_labels(self, version: str, labels: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Installs a teacher's labels ({song id: (top-k classes, top-k probabilities) per frame});
+        loaders built afterwards train on them. (The label-state protocol of `noisymss.callbacks.relabel`.)"""
+        self.label_version, self.pseudo = version, dict(labels)
 
     # ---------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:
-        unlabelled = self.load("unlabelled")
+        unlabelled = self.load("unlabelled") if self.pseudo else None
         if unlabelled is not None and self.noise_mode == "noisy_teacher_student" and self.pseudo:
             heard = self.unlabelled_audio()
             unlabelled = Songs(list(heard), list(heard.values()), [None] * len(heard), SAMPLE_RATE)

@@ -1,4 +1,4 @@
-"""JDC input features (papers.md §1.1): 8 kHz mono, STFT 1024 / hop 80, 10·log10(|S| / max|S|), 31-frame patches."""
+"""JDC input features (as the authors' code): 8 kHz mono, STFT 1024 / hop 80, 10·log10(|S| / max|S|), 31-frame patches."""
 from __future__ import annotations
 
 import torch

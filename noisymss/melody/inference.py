@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from noisymss.atomic import output_paths
+from noisymss.checkpoints import load_checkpoint
 from noisymss.audio.io import read_audio
 from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize, to_patches
 from noisymss.melody.pitch import decode
@@ -63,20 +64,13 @@ def load_melody_model(ckpt: str | os.PathLike, device: str = "cpu") -> MelodyMod
 
     Raises a one-line error for a missing file, an unreadable one, or another task's checkpoint.
     """
-    path = Path(ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # a config, a truncated file, another format: all one-line errors
-        raise ValueError(f"{path}: not a readable Lightning checkpoint ({type(err).__name__})") from None
-    weights = state.get("state_dict", {}) if isinstance(state, dict) else {}
-    if not any(k.startswith("model.pitch_head") for k in weights):
-        raise ValueError(f"{path}: not a melody (JDC) checkpoint; train one with `noisymss fit --config configs/noisy_student.yaml`")
-    hparams = state.get("hyper_parameters", {})
-    jdc = JDC.small(hparams.get("width", 1.0))
-    jdc.load_state_dict({k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")})
-    return MelodyModel(jdc.to(device).eval(), int(hparams.get("median", 5)))
+    ckpt = load_checkpoint(ckpt, map_location=device)
+    weights = ckpt.weights("model.")
+    if not any(k.startswith("pitch_head") for k in weights):
+        raise ValueError(f"{ckpt.path}: not a melody (JDC) checkpoint; train one with `noisymss fit --config configs/noisy_student.yaml`")
+    jdc = JDC.small(ckpt.hparams.get("width", 1.0))
+    jdc.load_state_dict(weights)
+    return MelodyModel(jdc.to(device).eval(), int(ckpt.hparams.get("median", 5)))
 
 
 def extract_files(ckpt: str | os.PathLike, paths: Sequence[Path], out: Path, jobs: int = 1, device: str = "cpu",

@@ -1,8 +1,10 @@
-"""JDC's pitch classes: non-voice at 0, then MIDI 38..83 in 1/16 semitone steps (papers.md §1.2)."""
+"""JDC's pitch classes (Kum & Nam, Appl. Sci. 2019): non-voice at 0, then MIDI 38..83 in 1/16 semitone steps."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from noisymss.audio.pitch import hz_to_midi, midi_to_hz
 
 MIDI_LOW, MIDI_HIGH, STEPS_PER_SEMITONE = 38.0, 83.0, 16
 N_CLASSES = int((MIDI_HIGH - MIDI_LOW) * STEPS_PER_SEMITONE) + 2  # 722
@@ -11,7 +13,7 @@ N_CLASSES = int((MIDI_HIGH - MIDI_LOW) * STEPS_PER_SEMITONE) + 2  # 722
 def hz_to_class(hz: np.ndarray) -> np.ndarray:
     """Hz (0 or less = unvoiced) to the nearest class; voiced pitches outside the range go to its edge."""
     hz = np.asarray(hz, dtype=np.float64)
-    midi = 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-9) / 440.0)
+    midi = hz_to_midi(hz)
     steps = np.clip(np.round((midi - MIDI_LOW) * STEPS_PER_SEMITONE), 0, N_CLASSES - 2)
     return np.where(hz > 0, steps + 1, 0).astype(np.int64)
 
@@ -20,11 +22,11 @@ def class_to_hz(classes: np.ndarray) -> np.ndarray:
     """Class index to Hz; class 0 gives 0 (unvoiced)."""
     classes = np.asarray(classes)
     midi = MIDI_LOW + (classes - 1) / STEPS_PER_SEMITONE
-    return np.where(classes > 0, 440.0 * 2.0 ** ((midi - 69.0) / 12.0), 0.0)
+    return np.where(classes > 0, midi_to_hz(midi), 0.0)
 
 
 def gaussian_targets(classes: torch.Tensor, sigma: float = 1.0, radius: int = 3, normalize: bool = True) -> torch.Tensor:
-    """JDC's Gaussian-blurred targets (papers.md §1.5): exp(-d² / 2σ²) for |d| <= radius classes.
+    """JDC's Gaussian-blurred targets (paper: σ = 1, radius 3): exp(-d² / 2σ²) for |d| <= radius classes.
 
     Unvoiced frames get a one-hot on class 0, and the blur never spills onto class 0 at the
     lowest pitches. With `normalize` each voiced row sums to 1, so voiced and unvoiced frames

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import csv
 import functools
-import io
 import json
 import multiprocessing
 import os
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Hashable, Iterator, Mapping, Se
 
 import numpy as np
 
-from noisymss.atomic import atomic_write_text
+from noisymss.atomic import atomic_write_csv, atomic_write_text
 
 if TYPE_CHECKING:
     import torch
@@ -55,9 +53,18 @@ def utterance_sdr(est: torch.Tensor | np.ndarray, ref: torch.Tensor | np.ndarray
     if not dtype.is_floating_point:
         dtype = torch.float32
     est, ref = est.to(dtype), ref.to(dtype)
-    num = ref.square().sum(dim=(-2, -1)) + eps
-    den = (ref - est).square().sum(dim=(-2, -1)) + eps
-    return 10.0 * torch.log10(num / den)
+    return sdr_of_energies(ref.square().sum(dim=(-2, -1)), (ref - est).square().sum(dim=(-2, -1)), eps)
+
+
+def sdr_of_energies(signal: torch.Tensor, distortion: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """SDR in dB from energies: 10 log10((‖s‖² + eps) / (‖s − ŝ‖² + eps)), elementwise (any shape).
+
+    The formula of `utterance_sdr`, for callers that already have the energies (X-UMX's loss gets
+    them from Gram matrices).
+    """
+    import torch
+
+    return 10.0 * torch.log10((signal + eps) / (distortion + eps))
 
 
 def _silent(x: np.ndarray) -> bool:
@@ -163,8 +170,8 @@ def evaluate_songs(keys: Sequence[Hashable], load: Callable[[Hashable], tuple[np
                    window: float = 1.0, hop: float = 1.0) -> dict[Hashable, dict[str, dict[str, float]]]:
     """`bss_eval_song` for every song, sharded over DDP ranks and `jobs` worker processes per rank.
 
-    Each rank scores its share of the keys (through `noisymss.relabel.relabel`, the project's
-    one sharding mechanism) and every rank returns the same merged dict; call it on all ranks.
+    Each rank scores its share of the keys (through `noisymss.distributed.sharded_map`, the
+    project's one sharding mechanism) and every rank returns the same merged dict; call it on all ranks.
     With jobs > 1 a spawn-context pool of single-threaded workers runs `load` and museval, so
     `load` must be picklable (a module-level function or a functools.partial of one) and the
     audio never crosses processes. Results are the same floats whatever the sharding, as long as
@@ -182,18 +189,18 @@ def evaluate_songs(keys: Sequence[Hashable], load: Callable[[Hashable], tuple[np
     Returns:
         {key: {source: {"SDR", "SIR", "ISR", "SAR": dB}}} for every key, in `keys` order.
     """
-    from noisymss.relabel import relabel, world
+    # imported here, not at the top: spawned workers import this module, and need no torch
+    from noisymss.distributed import shard, sharded_map
 
     score = functools.partial(_evaluate_one, load, sample_rate, sources, window, hop)
-    rank, size = world()
-    mine = list(keys)[rank::size]  # the share relabel() will ask this rank for
+    mine = shard(keys)  # the share sharded_map() will ask this rank for
     if jobs <= 1 or len(mine) <= 1:
-        return relabel(keys, score, progress, desc="bss_eval")
+        return sharded_map(keys, score, progress, desc="bss_eval")
     ctx = multiprocessing.get_context("spawn")
     with _single_threaded_children(), concurrent.futures.ProcessPoolExecutor(
             min(jobs, len(mine)), mp_context=ctx) as pool:
         futures = {k: pool.submit(score, k) for k in mine}
-        return relabel(keys, lambda k: futures[k].result(), progress, desc="bss_eval")
+        return sharded_map(keys, lambda k: futures[k].result(), progress, desc="bss_eval")
 
 
 def summarize(results: Mapping[Hashable, Mapping[str, Mapping[str, float]]], sources: Sequence[str],
@@ -234,10 +241,5 @@ def write_results(results: Mapping[Hashable, Mapping[str, Mapping[str, float]]],
     songs = {str(k): {s: dict(v) for s, v in r.items()} for k, r in results.items()}
     doc = {"songs": songs, "summary": summarize(results, sources)}
     atomic_write_text(path_json, json.dumps(doc, indent=1) + "\n")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["song", "source", *METRICS])
-    for song, r in songs.items():
-        for s, v in r.items():
-            writer.writerow([song, s, *(repr(float(v[m])) for m in METRICS)])
-    atomic_write_text(path_csv, buf.getvalue())
+    atomic_write_csv(path_csv, ["song", "source", *METRICS],
+                     ([song, s, *(repr(float(v[m])) for m in METRICS)] for song, r in songs.items() for s, v in r.items()))

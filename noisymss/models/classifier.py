@@ -3,7 +3,7 @@
 ConvNeXt (Liu et al., CVPR 2022) as its building blocks — depthwise 7×7 convolution, LayerNorm
 over channels, an inverted bottleneck (4× wider) with GELU, layer scale and stochastic depth —
 applied to a (mel, time) image, with one sigmoid output per class (Koo et al. 2023 name a
-ConvNeXt variant; its exact sizes are not public, papers.md §3.2). `InstrumentClassifier.small()`
+ConvNeXt variant, arXiv:2307.12576; its exact sizes are not public). `InstrumentClassifier.small()`
 trains on a CPU in minutes; `.tiny()` has ConvNeXt-Tiny's depths and widths for GPUs.
 """
 from __future__ import annotations
@@ -92,7 +92,7 @@ class InstrumentClassifier(nn.Module):
     Args:
         n_classes: instrument classes (e.g. vocals, drums, bass, other).
         sample_rate, n_fft, hop_length, n_mels: log-mel settings (44.1 kHz, 2048, 512, 128:
-            papers.md §3.3's reconstruction).
+            our defaults, as the paper's are not public).
         depths, dims, drop_path: ConvNeXt size.
 
     Shapes: (B, C, T) or (B, T) audio → (B, n_classes) logits (sigmoid for probabilities).

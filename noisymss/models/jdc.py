@@ -1,11 +1,11 @@
 """JDC: joint melody pitch classification and voicing detection (Kum & Nam, Appl. Sci. 2019).
 
-Layer by layer as the authors' Keras model (papers.md §1.3–1.4), in PyTorch layout
+Layer by layer as the authors' released Keras model, in PyTorch layout
 (batch, channels, time=31, freq=513). Pooling is along frequency only, so every one of the
 31 input frames gets a pitch distribution.
 
 Parameter count at full size: 4,179,860 = the Keras model's 4,177,556 trainable parameters
-(papers.md §1.3) + 2,304 for the second bias vector PyTorch's LSTM keeps per gate
+(summed from its weight shapes) + 2,304 for the second bias vector PyTorch's LSTM keeps per gate
 (2 directions x 4 gates x (256 + 32) units).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-N_PITCH_CLASSES = 722  # non-voice + MIDI 38..83 in 1/16 semitone steps (papers.md §1.2)
+N_PITCH_CLASSES = 722  # non-voice + 721 pitches: MIDI 38..83 in 1/16 semitone steps
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -50,7 +50,7 @@ class BiLSTMHead(nn.Module):
 
     def __init__(self, in_features: int, hidden: int, out_features: int, input_dropout: float = 0.3):
         super().__init__()
-        # PyTorch has no recurrent dropout: the Keras model's 0.3 becomes input dropout (papers.md §6.3).
+        # PyTorch has no recurrent dropout: the Keras model's 0.3 becomes dropout on the LSTM input.
         self.dropout = nn.Dropout(input_dropout)
         self.lstm = nn.LSTM(in_features, hidden, batch_first=True, bidirectional=True)
         self.linear = nn.Linear(2 * hidden, out_features)
@@ -107,7 +107,7 @@ class JDC(nn.Module):
         Returns:
             pitch_logits: (B, T, n_classes); class 0 = non-voice.
             voice_logits: (B, T, 2) of the fused voicing output: log(softmax(o_v + [p0, 1 - p0])),
-                so softmax / cross-entropy on them give the paper's L_voice (papers.md §1.4).
+                so cross-entropy on them against voiced / unvoiced is the paper's L_voice.
         """
         f1 = self.conv_block(spec)
         f2 = self.res1(f1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from noisymss.separation.wiener import wiener
+from noisymss.audio.wiener import wiener
 
 # "published": the paper's (and UMX's) setting; "small": trains on one CPU core (see `XUMX.small`).
 SIZES: dict[str, dict] = {

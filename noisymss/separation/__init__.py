@@ -1,1 +1,1 @@
-"""Music source separation: training losses, robust reductions for noisy labels, Wiener filtering."""
+"""Music source separation: training losses, robust reductions for noisy labels, chunked inference, song scores."""

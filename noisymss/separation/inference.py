@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from noisymss.atomic import atomic_path, output_paths
+from noisymss.checkpoints import load_checkpoint
 from noisymss.audio.io import AudioError, audio_info, convert_channels, fit_length, resample
 
 FORMATS = {"wav": "FLOAT", "flac": "PCM_24"}
@@ -48,21 +49,15 @@ def load_separator(ckpt: str | os.PathLike, device: str = "cpu", sources: Sequen
     checkpoint, or (with `sources`) a model of other sources."""
     from noisymss.models.separators import build_separator
 
-    path = Path(ckpt)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a config, a truncated file, another format: all one-line errors
-        raise ValueError(f"{path}: not a readable Lightning checkpoint ({type(err).__name__})") from None
-    hp = state.get("hyper_parameters", {}) if isinstance(state, dict) else {}
+    ckpt = load_checkpoint(ckpt)
+    hp = ckpt.hparams
     if "arch" not in hp or "sources" not in hp:
-        raise ValueError(f"{path}: not a separator checkpoint; train one with `noisymss fit --config configs/separator_htdemucs.yaml`")
+        raise ValueError(f"{ckpt.path}: not a separator checkpoint; train one with `noisymss fit --config configs/separator_htdemucs.yaml`")
     if sources is not None and list(sources) != list(hp["sources"]):
-        raise ValueError(f"{path}: separates {list(hp['sources'])}, not {list(sources)}; use a checkpoint for these sources")
+        raise ValueError(f"{ckpt.path}: separates {list(hp['sources'])}, not {list(sources)}; use a checkpoint for these sources")
     model = build_separator(hp["arch"], hp["sources"], hp.get("size", "small"), hp["sample_rate"], hp["channels"],
                             hp["segment"], **(hp.get("model_args") or {}))
-    model.load_state_dict({k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")})
+    model.load_state_dict(ckpt.weights("model."))
     return Separator(model.to(device).eval(), list(hp["sources"]), int(hp["sample_rate"]), int(hp["channels"]),
                      float(hp["segment"]), float(hp.get("overlap", 0.25)), device)
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from noisymss.audio.spectral import stft
+from noisymss.metrics.separation import sdr_of_energies, utterance_sdr
 
 REDUCTIONS = ("mean", "truncation", "masking")
 
@@ -27,9 +28,9 @@ def l1_loss(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 def sdr_loss(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Negative signal-to-distortion ratio in dB: −10 log10((‖s‖² + eps) / (‖s − ŝ‖² + eps)).
 
-    The plain SDR of the Music Demixing Challenge 2021 and SDX'23 (energies summed over channels
-    and samples; no BSS-Eval projection). eps makes a silent reference with a silent estimate
-    score 0 dB instead of NaN.
+    The validation metric (`utterance_sdr`, the plain SDR of the Music Demixing Challenge 2021
+    and SDX'23: energies summed over channels and samples; no BSS-Eval projection) as a loss.
+    eps makes a silent reference with a silent estimate score 0 dB instead of NaN.
 
     Args:
         est, ref: (B, S, C, T).
@@ -37,9 +38,7 @@ def sdr_loss(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> torch.T
     Returns:
         (B, S); lower is better.
     """
-    signal = ref.square().flatten(2).sum(-1)
-    distortion = (ref - est).square().flatten(2).sum(-1)
-    return -10.0 * torch.log10((signal + eps) / (distortion + eps))
+    return -utterance_sdr(est, ref, eps)
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor, eps: float) -> torch.Tensor:
@@ -138,7 +137,7 @@ class MultiDomainLoss(nn.Module):
         g_dd, g_dr, g_rr = g[..., :s, :s], g[..., :s, s:], g[..., s:, s:]
         e_err, err_ref, e_ref = _forms(g_dd, m, m), _forms(g_dr, m, m), _forms(g_rr, m, m)  # (B, C, K)
         if self.time_loss == "sdr":
-            time = -10.0 * torch.log10((e_ref.sum(1) + self.eps) / (e_err.sum(1) + self.eps))
+            time = -sdr_of_energies(e_ref.sum(1), e_err.sum(1), self.eps)
         else:
             # x = Σ_all s, n = x − s_c (the other sources), ŝ_c = s_c + err, x − ŝ_c = n − err.
             rest = 1.0 - m

@@ -1,6 +1,6 @@
 """Instrument classifier task: BCE on random mixtures labelled with the union of their stems' labels.
 
-The first step of self-refining (Koo et al. 2023, papers.md §3.1): the labels are those of the
+The first step of self-refining (Koo et al. 2023, arXiv:2307.12576): the labels are those of the
 label version the DataModule is using (noisy given labels, a refined version, or the truth), so
 the same task trains the noisy, the refined and the clean classifiers.
 """
@@ -25,7 +25,7 @@ class ClassifierTask(L.LightningModule):
         classes: class names, in the DataModule's order (checked at fit start).
         size: 'small' (CPU) or 'tiny' (ConvNeXt-Tiny widths, GPU).
         sample_rate: of the DataModule's audio.
-        lr, weight_decay: AdamW settings (papers.md §3.3 reconstruction: AdamW 1e-4 at full size).
+        lr, weight_decay: AdamW settings (the paper does not publish its own; 1e-4 suits the full size).
         label_smoothing: BCE targets become y * (1 - s) + s / 2.
         threshold: probability above which a class counts as present in the metrics.
     """
@@ -59,11 +59,19 @@ class ClassifierTask(L.LightningModule):
         if dm is not None and hasattr(dm, "classes") and list(dm.classes) != self.classes:
             raise ValueError(f"model classes {self.classes} differ from the data's {list(dm.classes)}; "
                              "set model.classes to match data.classes")
+        rate = getattr(getattr(dm, "recipe", None), "sample_rate", self.hparams.sample_rate)
+        if rate != self.hparams.sample_rate:
+            raise ValueError(f"data recipe is {rate} Hz but the model's mel filters are for {self.hparams.sample_rate} Hz; "
+                             "set model.sample_rate to match data.recipe.sample_rate")
+
+    def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of a batch and the logits (B, n_classes) it came from: training, validation and benchmarks."""
+        s = self.hparams.label_smoothing
+        logits = self(batch["mixture"])
+        return F.binary_cross_entropy_with_logits(logits, batch["label"] * (1 - s) + s / 2), logits
 
     def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
-        s = self.hparams.label_smoothing
-        target = batch["label"] * (1 - s) + s / 2
-        loss = F.binary_cross_entropy_with_logits(self(batch["mixture"]), target)
+        loss, _ = self.model_step(batch)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
@@ -74,8 +82,8 @@ class ClassifierTask(L.LightningModule):
         self._score(batch, self.test_metrics, "test")
 
     def _score(self, batch: dict[str, torch.Tensor], metrics: MetricCollection, stage: str) -> None:
-        logits = self(batch["mixture"])
-        self.log(f"{stage}/loss", F.binary_cross_entropy_with_logits(logits, batch["label"]), sync_dist=True)
+        loss, logits = self.model_step(batch)
+        self.log(f"{stage}/loss", loss, sync_dist=True)
         metrics.update(logits.sigmoid(), batch["label"].int())
 
     # States are (re)made at each epoch start, in the grad mode that epoch runs in: a state made

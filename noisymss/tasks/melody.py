@@ -15,7 +15,7 @@ from noisymss.models.jdc import JDC
 
 def melody_loss(pitch_logits: torch.Tensor, voice_logp: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
                 alpha: float = 0.5) -> torch.Tensor:
-    """L_pitch + alpha * L_voice (papers.md §1.5), as a weighted mean over frames.
+    """L_pitch + alpha * L_voice (JDC's joint loss, Kum & Nam 2019), as a weighted mean over frames.
 
     Args:
         pitch_logits: (B, T, C); voice_logp: (B, T, 2) log-probabilities of the fused voicing output.
@@ -35,7 +35,7 @@ class MelodyTask(L.LightningModule):
     Args:
         width: JDC width (1.0 = the published 4.2 M-parameter model; 0.25 for CPU runs).
         lr, weight_decay: AdamW settings.
-        alpha: voicing loss weight (0.5, papers.md §1.5).
+        alpha: voicing loss weight (0.5, as in JDC).
         sigma, radius, normalize_targets: Gaussian label blur; normalised targets make every frame
             weigh the same (the paper's unnormalised targets weigh voiced frames ~2.5×).
         unlabelled_weight: weight of pseudo-labelled frames (λ).
@@ -85,12 +85,17 @@ class MelodyTask(L.LightningModule):
         weight = batch["mask"].float() * torch.where(labelled, 1.0, hp.unlabelled_weight)[:, None]
         return target, weight
 
-    def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
+    def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The loss of a patch batch and the outputs it came from: pitch logits (B, T, C), voicing log-probs (B, T, 2)."""
         pitch_logits, voice_logp = self(batch["audio"])
         target, weight = self.targets(batch)
         frames = min(pitch_logits.shape[1], target.shape[1])
         loss = melody_loss(pitch_logits[:, :frames], voice_logp[:, :frames], target[:, :frames], weight[:, :frames],
                            self.hparams.alpha)
+        return loss, (pitch_logits, voice_logp)
+
+    def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
+        loss, _ = self.model_step(batch)
         self.log("train/loss", loss, prog_bar=True)
         self.log("train/unlabelled_fraction", (~batch["labelled"]).float().mean())
         return loss

@@ -1,7 +1,7 @@
 """Source separation task: any network mapping a mixture (B, C, T) to sources (B, S, C, T), trained
 on random mixtures of catalog stems under a chosen label version (Koo et al. 2023, step 4).
 
-Noise-robust training beside refinement (papers.md §3.4): per-sample, per-source losses are reduced
+Noise-robust training beside refinement (the leading SDX'23 label-noise entries): per-sample, per-source losses are reduced
 with loss truncation (CCOM, SDX'23 1st: drop the samples above a batch quantile) or loss masking
 (KUIELab: per source, keep the samples below its batch quantile), the quantile following an epoch
 schedule. Validation scores a fixed seeded set of mixtures with the cheap utterance SDR; `test`
@@ -49,6 +49,9 @@ class SeparatorTask(L.LightningModule):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"loss '{loss}': choose one of {', '.join(LOSSES)}")
+        if loss_args and loss != "multi_domain":
+            raise ValueError(f"loss_args {loss_args} do nothing with loss '{loss}' (only multi_domain takes arguments); "
+                             "remove them")
         if robust not in REDUCTIONS:
             raise ValueError(f"robust '{robust}': choose one of {', '.join(REDUCTIONS)}")
         for _, q in quantile_schedule:  # a bad schedule fails here, not epochs into training
@@ -78,6 +81,9 @@ class SeparatorTask(L.LightningModule):
         if (recipe.sample_rate, recipe.channels) != (self.hparams.sample_rate, self.hparams.channels):
             raise ValueError(f"data recipe is {recipe.sample_rate} Hz, {recipe.channels} ch but the model is "
                              f"{self.hparams.sample_rate} Hz, {self.hparams.channels} ch; set model.sample_rate/channels")
+        if recipe.segment != self.hparams.segment:
+            raise ValueError(f"data recipe segment is {recipe.segment} s but the model's is {self.hparams.segment} s "
+                             "(its training and whole-song chunk length); set model.segment to match")
         mixer = dm.mixer("train")
         if recipe.multi_label == "all" and (mixer.table.labels.sum(axis=1) > 1).any():
             raise ValueError(f"label version '{dm.label_version}' of {dm.catalog_path} has stems labelled with several "
@@ -93,28 +99,39 @@ class SeparatorTask(L.LightningModule):
     def quantile(self) -> float:
         return quantile_at(self.current_epoch, self.hparams.quantile_schedule)
 
-    def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
+    def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The (robustly reduced) loss of a batch, and {'estimates': (B, S, C, T), 'kept': (B, S) bool}.
+
+        Used by training, validation and the benchmarks, so all of them time and score one step.
+        """
         if self.magnitudes:
             est, mag = self.model.forward_with_magnitudes(batch["mixture"])
             losses = self.loss_fn(est, batch["sources"], mag)  # (B, S)
         else:
-            losses = self.loss_fn(self(batch["mixture"]), batch["sources"])
+            est = self(batch["mixture"])
+            losses = self.loss_fn(est, batch["sources"])
         loss, keep = reduce_loss(losses, self.hparams.robust, self.quantile())
+        return loss, {"estimates": est, "kept": keep}
+
+    def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
+        loss, out = self.model_step(batch)
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/kept", keep.float().mean())
+        self.log("train/kept", out["kept"].float().mean())
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], _) -> None:
-        self._score(batch, self.val_sdr)
+        self._score(batch, self.val_sdr, "val")
 
     def test_step(self, batch: dict[str, torch.Tensor], _) -> None:
-        self._score(batch, self.test_sdr)
+        self._score(batch, self.test_sdr, "test")
 
-    def _score(self, batch: dict[str, torch.Tensor], metrics: torch.nn.ModuleList) -> None:
+    def _score(self, batch: dict[str, torch.Tensor], metrics: torch.nn.ModuleList, stage: str) -> None:
         from noisymss.metrics.separation import utterance_sdr
 
+        loss, out = self.model_step(batch)
+        self.log(f"{stage}/loss", loss, sync_dist=True)
         refs = batch["sources"]
-        sdr = utterance_sdr(self(batch["mixture"]), refs)  # (B, S)
+        sdr = utterance_sdr(out["estimates"], refs)  # (B, S)
         present = refs.pow(2).mean(dim=(-2, -1)).sqrt() > SILENT_RMS
         for s, metric in enumerate(metrics):
             metric.update(sdr[:, s][present[:, s]])
@@ -134,7 +151,7 @@ class SeparatorTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_sdr(self.test_sdr, "test/usdr")
-        from noisymss.separation.test_songs import score_test_songs
+        from noisymss.separation.song_scores import score_test_songs
 
         score_test_songs(self)
 

@@ -13,7 +13,7 @@ import torch  # noqa: E402
 
 from noisymss.callbacks.teacher_student import TeacherStudent  # noqa: E402
 from noisymss.melody.data import MelodyDataModule  # noqa: E402
-from noisymss.relabel import relabel  # noqa: E402
+from noisymss.distributed import sharded_map  # noqa: E402
 from noisymss.tasks.melody import MelodyTask  # noqa: E402
 
 if __name__ == "__main__":
@@ -30,7 +30,7 @@ if __name__ == "__main__":
     heard = dm.unlabelled_audio()
     torch.manual_seed(123)
     fixed = MelodyTask(width=0.125).eval()
-    scored = relabel(list(heard), lambda k: fixed.pseudo_label(heard[k]))
+    scored = sharded_map(list(heard), lambda k: fixed.pseudo_label(heard[k]))
     with open(os.path.join(out, f"rank{trainer.global_rank}.pkl"), "wb") as f:
         pickle.dump({"version": dm.label_version, "pseudo": dm.pseudo, "fixed": scored, "width": task.hparams.width,
                      "weights": {k: v.detach().clone() for k, v in task.model.named_parameters()}}, f)

@@ -67,7 +67,10 @@ def test_rounds_inside_fit_relabel_the_stems_and_survive_a_checkpoint(timbres, t
     assert again.round == 1 and spy2.seen[0][0] == "sr1" and spy2.seen[0][1] == dm.labels  # no second relabel
 
     with pytest.raises(ValueError, match="exist beside"):
-        L.Trainer(max_epochs=2, callbacks=[SelfRefine(prefix="sr", write_versions=True)], default_root_dir=tmp_path,
+        L.Trainer(max_epochs=2, callbacks=[SelfRefine(every_n_epochs=1, prefix="sr", write_versions=True)],
+                  default_root_dir=tmp_path, **QUIET).fit(PeakinessTask(), _dm(tmp_path / "data"))
+    with pytest.raises(ValueError, match="max_epochs must be above 4 \\(got 4\\)"):  # the last round would never run
+        L.Trainer(max_epochs=4, callbacks=[SelfRefine(every_n_epochs=2, rounds=2)], default_root_dir=tmp_path,
                   **QUIET).fit(PeakinessTask(), _dm(tmp_path / "data"))
     with pytest.raises(ValueError, match="aggregate 'median'"):
         SelfRefine(aggregate="median")

@@ -10,7 +10,7 @@ import torch
 
 from noisymss.callbacks.teacher_student import TeacherStudent
 from noisymss.melody.data import MelodyDataModule
-from noisymss.relabel import relabel
+from noisymss.distributed import sharded_map
 from noisymss.tasks.melody import MelodyTask
 
 QUIET = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
@@ -129,7 +129,7 @@ def test_two_process_ddp_gives_identical_pseudo_labels(melody_corpus, tmp_path, 
     heard = dm.unlabelled_audio()
     torch.manual_seed(123)
     fixed = MelodyTask(width=0.125).eval()
-    single = relabel(list(heard), lambda k: fixed.pseudo_label(heard[k]))
+    single = sharded_map(list(heard), lambda k: fixed.pseudo_label(heard[k]))
     assert ranks[0]["fixed"].keys() == single.keys()
     for k in single:
         np.testing.assert_array_equal(ranks[0]["fixed"][k][0], single[k][0])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import BACH10
-from noisymss.data.annotations import AnnotationError, f0_on_grid, hz_to_midi, midi_to_hz, read_f0, write_f0
+from noisymss.data.annotations import AnnotationError, f0_on_grid, read_f0, write_f0
 
 
 def test_two_column_text_round_trip_and_unvoiced(tmp_path):
@@ -37,12 +37,6 @@ def test_grid_resampling_from_another_hop():
     grid = f0_on_grid(times, f0, start=0.2, frames=50)
     assert np.all(grid[:29] == 200.0) and np.all(grid[31:] == 0.0)
     assert np.all(f0_on_grid(times, f0, start=2.0, frames=10) == 0.0)  # past the end: unvoiced
-
-
-def test_midi_hz_round_trip():
-    midi = np.array([0.0, 38.0, 69.0, 83.5])
-    np.testing.assert_allclose(hz_to_midi(midi_to_hz(midi)), midi)
-    assert midi_to_hz(np.array([69.0]))[0] == 440.0
 
 
 @pytest.mark.skipif(not BACH10.is_dir(), reason="Bach10 not present in ../shared/data")

@@ -45,6 +45,15 @@ def test_labels_are_state_and_setup_never_resets_them(demo_corpus):
     assert torch.all(batch["label"][:, :3] == 0) and torch.all(batch["label"][:, 3] == 1)
 
 
+def test_split_labels_name_the_catalog_split_and_the_labels_its_mixtures_use(demo_corpus):
+    dm = _dm(demo_corpus, eval_label_version="given")
+    dm.setup("fit")
+    dm.set_labels("mine", {k: ("other",) for k in dm.labels})
+    assert dm.split_labels("train") == ("train", dm.labels)
+    assert dm.split_labels("test") == ("test", dm.catalog.labels("given"))
+    assert _dm(demo_corpus, splits=("train", "valid", "valid")).split_labels("test")[0] == "valid"
+
+
 def test_bad_options_are_one_line_errors(demo_corpus, tmp_path):
     with pytest.raises(ValueError, match="outputs \\['spectrogram'\\]"):
         _dm(demo_corpus, outputs=("spectrogram",))

@@ -11,7 +11,7 @@ def test_run_configs_change_only_mode_corpus_and_folders(tmp_path):
     budgets = {(c["trainer"]["max_epochs"], c["data"]["init_args"]["train_examples"], c["model"]["init_args"]["width"])
                for c in configs.values()}
     assert len(budgets) == 1  # the same budget and model for every run
-    modes = {name: [cb["init_args"]["mode"] for cb in c["trainer"]["callbacks"] if cb["class_path"].endswith("TeacherStudent")]
+    modes = {name: [cb["init_args"]["mode"] for cb in c["trainer"].get("callbacks") or [] if cb["class_path"].endswith("TeacherStudent")]
              for name, c in configs.items()}
     assert modes["supervised"] == [] and modes["noisy_student"] == ["noisy_student"] and modes["basic"] == ["basic"]
     assert configs["noisy_student_oohs"]["data"]["init_args"]["catalog"] == str(tmp_path / "oohs" / "catalog.csv")

@@ -15,7 +15,9 @@ def _dm(corpus, **kw):
 def test_labelled_patches_carry_the_f0_classes(melody_corpus):
     dm = _dm(melody_corpus)
     dm.setup()
-    assert len(dm.songs["labelled"]) == 2 and len(dm.songs["unlabelled"]) == 3 and len(dm.songs["valid"]) == 1
+    assert len(dm.songs["labelled"]) == 2 and len(dm.songs["valid"]) == 1
+    assert "unlabelled" not in dm.songs  # decoded only when a teacher asks for them
+    assert len(dm.unlabelled_audio()) == 3 and len(dm.songs["unlabelled"]) == 3
     batch = next(iter(dm.train_dataloader()))
     assert batch["audio"].shape == (8, PATCH_SAMPLES) and batch["target_idx"].shape == (8, PATCH, 8)
     assert batch["labelled"].all()  # no pseudo labels yet: labelled only
@@ -49,7 +51,8 @@ def test_pseudo_labels_are_mixed_in_and_kept_in_state(melody_corpus):
     heard = dm.unlabelled_audio()
     pseudo = {k: (np.full((len(x) // 80 + 1, 8), 100, np.int16), np.full((len(x) // 80 + 1, 8), 0.125, np.float16))
               for k, x in heard.items()}
-    dm.set_pseudo_labels("teacher0", 1, pseudo)
+    dm.iteration = 1
+    dm.set_labels("teacher0", pseudo)
     batch = next(iter(dm.train_dataloader()))
     assert (~batch["labelled"]).sum() >= 3
     unl = ~batch["labelled"]

@@ -2,7 +2,7 @@ import torch
 
 from noisymss.models.jdc import JDC
 
-KERAS_PARAMETERS = 4_177_556  # papers.md §1.3, summed from the authors' weight manifest
+KERAS_PARAMETERS = 4_177_556  # summed from the weight shapes of the authors' released Keras model
 TORCH_EXTRA_LSTM_BIAS = 2 * 4 * (256 + 32)  # PyTorch keeps two bias vectors per LSTM gate
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from noisymss.audio.pitch import midi_to_hz
 from noisymss.data.synth.score import Note
 
 PITCH_BEND_RANGE = 2.0  # semitones either way (the GM default, set explicitly)
@@ -114,5 +115,5 @@ def render(tracks: list[Track], seconds: float, soundfont: str | os.PathLike, sa
     if f0_track is None:
         return audio, None
     midi = sounding[f0_track] + played[f0_track]
-    f0 = np.where(sounding[f0_track] > 0, 440.0 * 2.0 ** ((midi - 69.0) / 12.0), 0.0)
+    f0 = np.where(sounding[f0_track] > 0, midi_to_hz(midi), 0.0)
     return audio, f0

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 # Chorales that Bach10 also records: left out of the demo corpus by default so Bach10 stays a
-# clean test set (DESIGN.md §3).
+# clean test set (its ten recordings are chorales that music21's corpus also holds).
 BACH10_CHORALES = frozenset(
     ["bwv48.3", "bwv255", "bwv256", "bwv62.6", "bwv274", "bwv275", "bwv296", "bwv297", "bwv326", "bwv327", "bwv364", "bwv385"]
 )

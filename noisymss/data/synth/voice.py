@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, lfilter, sosfilt
 
+from noisymss.audio.pitch import midi_to_hz
 from noisymss.data.synth.score import Note
 
 _CTRL = 1000  # control rate (Hz) of the pitch and loudness contours; frame k is control sample 10 k
@@ -135,7 +136,7 @@ def sing(notes: list[Note], seconds: float, sample_rate: int, rng: np.random.Gen
     on, off, legato, vowel, dip, events = _syllables(notes, seconds, singer, rng, vowels)
     t = np.arange(frames * 10 + 1) / _CTRL
     semis, level, gate = _contours(notes, on, off, legato, dip, singer, rng, t)
-    f0c = 440.0 * 2.0 ** ((semis - 69.0) / 12.0)
+    f0c = midi_to_hz(semis)  # semis are sung MIDI pitches, all above 0
     f0 = np.where(gate[:-1:10] >= 0.1, f0c[:-1:10], 0.0)  # voiced: the folds vibrate at >= -20 dB
 
     ts = np.arange(n) / sample_rate

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from noisymss.audio.spectral import stft
-from noisymss.separation.wiener import wiener
+from noisymss.audio.wiener import wiener
 
 N_FFT, HOP, SR = 512, 128, 8000
 

@@ -6,11 +6,13 @@ audio of the first songs' estimates."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import lightning as L
 import numpy as np
 import torch
 
+from noisymss.data.catalog import Catalog
 from noisymss.separation.songs import load_song, scorable_songs
 
 LISTEN_SECONDS = 10.0
@@ -21,13 +23,12 @@ def score_test_songs(task: L.LightningModule) -> dict | None:
     from noisymss.metrics.separation import evaluate_songs, summarize, write_results
 
     dm = task.trainer.datamodule
-    if dm is None or not hasattr(dm, "catalog"):
+    if dm is None or not hasattr(dm, "split_labels"):  # not a DataModule of catalog stems
         return None
-    dm.setup()
+    split, labels = dm.split_labels("test")
+    catalog = dm.catalog
     hp = task.hparams
-    split = dm.splits[2]
-    labels = dm.catalog.labels(dm.eval_label_version) if dm.eval_label_version else dm.labels
-    songs, skipped = scorable_songs(dm.catalog, split, task.sources, labels)
+    songs, skipped = scorable_songs(catalog, split, task.sources, labels)
     for song, why in skipped.items():
         task.print(f"test songs: skipped {song}: {why}")
     if not songs:
@@ -35,7 +36,7 @@ def score_test_songs(task: L.LightningModule) -> dict | None:
         return None
 
     def load(song: str) -> tuple[np.ndarray, np.ndarray]:
-        ref = load_song(dm.catalog, song, task.sources, labels, hp.sample_rate, hp.channels)
+        ref = load_song(catalog, song, task.sources, labels, hp.sample_rate, hp.channels)
         with torch.inference_mode():
             est = task.separate(torch.from_numpy(ref.mixture)).float().cpu().numpy()
         return est, ref.references
@@ -49,11 +50,12 @@ def score_test_songs(task: L.LightningModule) -> dict | None:
     if task.trainer.is_global_zero:
         root = Path(task.trainer.default_root_dir)
         write_results(results, root / "test_songs.json", root / "test_songs.csv")
-        _log_table(task, songs, results, labels)
+        _log_table(task, catalog, songs, results, labels)
     return results
 
 
-def _log_table(task: L.LightningModule, songs: list[str], results: dict, labels) -> None:
+def _log_table(task: L.LightningModule, catalog: Catalog, songs: list[str], results: dict,
+               labels: Mapping[str, Sequence[str]]) -> None:
     """W&B: a table of per-song SDR and the first songs' estimates as audio."""
     hp = task.hparams
     rows = [[song] + [float(results[song][s]["SDR"]) for s in task.sources] for song in songs]
@@ -66,8 +68,7 @@ def _log_table(task: L.LightningModule, songs: list[str], results: dict, labels)
             clips, captions = [], []
             n = int(LISTEN_SECONDS * hp.sample_rate)
             for song in listen:
-                ref = task.trainer.datamodule.catalog
-                mixture = load_song(ref, song, task.sources, labels, hp.sample_rate, hp.channels).mixture[:, :n]
+                mixture = load_song(catalog, song, task.sources, labels, hp.sample_rate, hp.channels).mixture[:, :n]
                 est = task.separate(torch.from_numpy(mixture)).float().cpu().numpy()
                 clips += [mixture.T] + [e.T for e in est]
                 captions += [f"{song}: mixture"] + [f"{song}: {s}" for s in task.sources]

@@ -1,0 +1,53 @@
+"""Reading Lightning checkpoints without Lightning: weights and hyper-parameters, safely.
+
+Every checkpoint the project reads goes through `load_checkpoint`: `torch.load(weights_only=True)`
+(a checkpoint from elsewhere cannot run code when it is read), and a missing, unreadable or
+non-Lightning file is a one-line error naming it, which the command line prints as it is.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A Lightning checkpoint's contents.
+
+    Attributes:
+        path: the file it was read from (for messages).
+        hparams: the LightningModule's saved hyper-parameters ({} when it saved none).
+        state_dict: the LightningModule's weights, {name: tensor}.
+    """
+
+    path: Path
+    hparams: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+
+    def weights(self, prefix: str = "model.") -> dict[str, torch.Tensor]:
+        """The weights under `prefix` (a submodule of the LightningModule), with the prefix removed."""
+        return {k[len(prefix):]: v for k, v in self.state_dict.items() if k.startswith(prefix)}
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Reads a Lightning checkpoint (`torch.load(weights_only=True)`), its tensors on `map_location`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a readable Lightning checkpoint (a config, a truncated file,
+            another format), in one line naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # a config, a truncated file, another format: all one-line errors
+        raise ValueError(f"{path}: not a readable Lightning checkpoint ({type(err).__name__})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a Lightning checkpoint (it holds a {type(state).__name__}, not a dict)")
+    return Checkpoint(path, dict(state.get("hyper_parameters") or {}), dict(state.get("state_dict") or {}))
