@@ -21,8 +21,15 @@ What it measures (one process, one thread, as one DataLoader worker runs):
     the examples, and reports each worker's growth of VmRSS, RssAnon and Private_Dirty (the
     last is what copy-on-write copies of the parent's objects would show up in).
 
-Timings on a shared or virtual machine vary by 10-25 % from run to run; --repeat R reports
-the median of R runs per row.
+Timings on a shared or virtual machine vary by 10-25 % from run to run; --repeat R runs every
+row R times, interleaved (round r runs each row once before round r + 1 starts, so a slow spell
+of the machine is shared by all rows rather than landing on one), and reports the median run and
+the spread (lowest-highest ex/s) per row.
+
+Targets (printed per row): in the cheap settings a and b, at least 3x the reference loader's
+examples/s; with the heavier effects (c, d, e), total time within 1.1x of the effects' own DSP
+time (so reading and mixing add at most 10 %). The goals are set on WAV; FLAC rows are checked
+the same way for information (read directly, FLAC is bound by libsndfile's decoding).
 
 Run:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_pipeline.py            # full, a few minutes
@@ -138,9 +145,9 @@ class TimedEffects:
     def __init__(self, chain):
         self.chain, self.seconds = chain, 0.0
 
-    def apply(self, audio, sample_rate, rng):
+    def apply(self, audio, sample_rate, rng, inplace=False):
         t = time.perf_counter()
-        out = self.chain.apply(audio, sample_rate, rng)
+        out = self.chain.apply(audio, sample_rate, rng, inplace=inplace)
         self.seconds += time.perf_counter() - t
         return out
 
@@ -316,15 +323,17 @@ def _fmt(x, spec: str, empty: str = "-") -> str:
 
 
 def print_table(rows: list[dict]) -> None:
-    head = (f"{'':2}{'setting':<38}{'source':<11}{'n':>5}{'ex/s':>8}{'ms/ex':>8}{'peakRSS':>9}{'anon':>7}"
-            f"{'DSP ms':>8}{'tot/DSP':>8}{'anchor':>8}{'speedup':>8}  target")
+    head = (f"{'':2}{'setting':<38}{'source':<11}{'n':>5}{'ex/s':>8}{'spread':>13}{'ms/ex':>7}{'faults':>7}"
+            f"{'peakRSS':>9}{'anon':>7}{'DSP ms':>8}{'tot/DSP':>8}{'anchor':>8}{'speedup':>8}  target")
     print(head)
     print("-" * len(head))
     last = None
     for r in rows:
         label = f"{r['setting']} {SETTINGS[r['setting']]}" if r["setting"] != last else ""
         last = r["setting"]
-        print(f"  {label:<38}{r['source']:<11}{r['examples']:>5}{r['ex_per_s']:>8.1f}{r['ms_per_ex']:>8.1f}"
+        spread = f"{r['ex_per_s_low']:.0f}-{r['ex_per_s_high']:.0f}"
+        print(f"  {label:<38}{r['source']:<11}{r['examples']:>5}{r['ex_per_s']:>8.1f}{spread:>13}{r['ms_per_ex']:>7.1f}"
+              f"{r['page_faults_per_example']:>7.0f}"
               f"{r['peak_rss_mb']:>7.0f}MB{r['anon_rss_mb']:>5.0f}MB{_fmt(r['dsp_ms_per_ex'], '8.1f', '       -')}"
               f"{_fmt(r['total_over_dsp'], '8.2f', '       -')}{_fmt(r['anchor'], '8.1f', '       -')}"
               f"{_fmt(r['speedup'], '7.1f', '      -')}{'x' if r['speedup'] is not None else ' '}  {r['target']}")
@@ -333,7 +342,7 @@ def print_table(rows: list[dict]) -> None:
 def target_of(setting: str, source: str, ex_per_s: float, speedup: float | None, ratio: float | None) -> str:
     if setting in ("a", "b"):
         return "-" if speedup is None else f">=3x anchor: {'met' if speedup >= 3 else 'MISSED'}"
-    return "-" if ratio is None else f"<=1.2x DSP: {'met' if ratio <= 1.2 else 'MISSED'}"
+    return "-" if ratio is None else f"<=1.1x DSP: {'met' if ratio <= 1.1 else 'MISSED'}"
 
 
 def main() -> None:
@@ -343,7 +352,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=None, help="timed examples per setting (default per setting)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed examples first (default 10%% of examples, >= 3)")
     parser.add_argument("--quick", action="store_true", help="a short run")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per row; the median run is reported")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per row, interleaved across rows; the median run and the spread are reported")
     parser.add_argument("--settings", default="a,b,c,d,e")
     parser.add_argument("--sources", default=",".join(SOURCES), help="wav, flac, flac-cache, wav-cache")
     parser.add_argument("--memory-examples", type=int, default=None, help="examples drawn in the memory check")
@@ -374,30 +384,41 @@ def main() -> None:
                   f"-> {cache_dir}", flush=True)
 
     defaults = QUICK_EXAMPLES if args.quick else DEFAULT_EXAMPLES
-    rows = []
-    started = time.perf_counter()
+    jobs = []
     for setting in settings:
         for source in sources:
             n = args.examples or defaults[setting]
-            warmup = args.warmup if args.warmup is not None else max(3, n // 10)
-            job = {"setting": setting, "source": source, "examples": n, "warmup": warmup,
-                   "catalog": str(flac_catalog if source.startswith("flac") else wav_catalog),
-                   "cache": caches.get(source)}
-            runs = sorted((measure(job) for _ in range(args.repeat)), key=lambda r: r["seconds"])
-            r = runs[len(runs) // 2]  # the median run
-            ex_per_s = r["examples"] / r["seconds"]
-            anchor = ANCHOR.get((setting, source.split("-")[0]))
-            dsp = r["dsp_seconds"]
-            ratio = r["seconds"] / dsp if dsp else None
-            speedup = ex_per_s / anchor if anchor else None
-            rows.append({**r, "ex_per_s": ex_per_s, "ms_per_ex": 1000 * r["seconds"] / r["examples"],
-                         "dsp_ms_per_ex": 1000 * dsp / r["examples"] if dsp is not None else None,
-                         "total_over_dsp": ratio, "anchor": anchor, "speedup": speedup,
-                         "target": target_of(setting, source, ex_per_s, speedup, ratio)})
-            spread = " (runs " + ", ".join(f"{x['examples'] / x['seconds']:.1f}" for x in runs) + ")" if len(runs) > 1 else ""
-            print(f"  {setting}/{source}: {ex_per_s:.1f} ex/s{spread}", flush=True)
+            jobs.append({"setting": setting, "source": source, "examples": n,
+                         "warmup": args.warmup if args.warmup is not None else max(3, n // 10),
+                         "catalog": str(flac_catalog if source.startswith("flac") else wav_catalog),
+                         "cache": caches.get(source)})
+    runs: list[list[dict]] = [[] for _ in jobs]
+    started = time.perf_counter()
+    for round_ in range(args.repeat):  # interleaved: every row once per round
+        for job, done in zip(jobs, runs):
+            done.append(measure(job))
+            print(f"  round {round_ + 1}/{args.repeat} {job['setting']}/{job['source']}: "
+                  f"{job['examples'] / done[-1]['seconds']:.1f} ex/s", flush=True)
+    rows = []
+    for job, done in zip(jobs, runs):
+        done.sort(key=lambda x: x["seconds"])
+        r = done[len(done) // 2]  # the median run
+        setting, source = job["setting"], job["source"]
+        ex_per_s = r["examples"] / r["seconds"]
+        anchor = ANCHOR.get((setting, source.split("-")[0]))
+        dsp = r["dsp_seconds"]
+        ratio = r["seconds"] / dsp if dsp else None
+        speedup = ex_per_s / anchor if anchor else None
+        rows.append({**r, "ex_per_s": ex_per_s, "ms_per_ex": 1000 * r["seconds"] / r["examples"],
+                     "ex_per_s_low": done[-1]["examples"] / done[-1]["seconds"],
+                     "ex_per_s_high": done[0]["examples"] / done[0]["seconds"], "runs": len(done),
+                     "dsp_ms_per_ex": 1000 * dsp / r["examples"] if dsp is not None else None,
+                     "total_over_dsp": ratio, "anchor": anchor, "speedup": speedup,
+                     "target": target_of(setting, source, ex_per_s, speedup, ratio)})
     print(f"\nthroughput runs took {time.perf_counter() - started:.0f} s\n")
     print("Examples/s per worker (one process, one thread): 6 s 44.1 kHz stereo, 4 stems, cross-song, 20 songs.")
+    print(f"ex/s = median of {args.repeat} interleaved run(s) per row; spread = lowest-highest run; "
+          "faults = minor page faults per example.")
     print("peakRSS = the process's VmHWM, mapped audio pages (page cache) included; anon = its heap (RssAnon) at the end.")
     print("DSP ms = time inside effects.apply (same calls, same audio, no I/O); tot/DSP = total / DSP floor.")
     print("anchor = ZFTurbo MSSDataset on this kind of machine (flac-cache is compared with its FLAC figure).\n")

@@ -9,7 +9,7 @@ What it measures:
                           resample to 8 kHz mono, features, chunking, forward, median filter;
                 and the ratio path / bare (goal <= 1.15). Real-time factor = audio seconds per
                 second of compute.
-    many files  `noisymss melody`'s batch path (`extract_files`) over N files with 1 worker and
+    many files  `noisymss melody`'s batch path (`f0_of_files`, then writing) over N files with 1 worker and
                 with one worker per core (full JDC; small with --quick): wall time, audio seconds
                 per second, and core use = CPU seconds of all processes / (wall seconds x cores).
     training    examples/s of a training step (patch drawn by the melody DataModule's dataset,
@@ -99,7 +99,9 @@ def inference(width: float, audio_path: Path, seconds: float, repeat: int, folde
 
 
 def many_files(width: float, files: list[Path], seconds: float, folder: Path) -> list[dict]:
-    from noisymss.melody.inference import extract_files
+    from noisymss.atomic import output_paths
+    from noisymss.data.annotations import write_f0
+    from noisymss.melody.inference import f0_of_files
 
     ckpt = checkpoint(width, folder)
     cores = os.cpu_count() or 1
@@ -108,7 +110,12 @@ def many_files(width: float, files: list[Path], seconds: float, folder: Path) ->
         torch.set_num_threads(1)
         before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        failed = extract_files(ckpt, files, folder / f"f0_{jobs}", jobs=jobs, progress=False)
+        targets = dict(zip(files, output_paths(files, folder / f"f0_{jobs}", ".f0.txt")))
+        failed = []
+        for path, times, f0, reason in f0_of_files(ckpt, files, jobs=jobs, progress=False):  # as `noisymss melody`
+            failed += [reason] if reason else []
+            if not reason:
+                write_f0(targets[path], times, f0)
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = sum((a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before))
@@ -119,18 +126,24 @@ def many_files(width: float, files: list[Path], seconds: float, folder: Path) ->
 
 
 def training(width: float, steps: int, augment: bool, folder: Path) -> dict:
-    from noisymss.data.songs import Songs
-    from noisymss.melody.data import PatchDataset
+    from noisymss.audio.io import write_audio
+    from noisymss.data.annotations import write_f0
+    from noisymss.data.catalog import Catalog, Entry
+    from noisymss.data.melody import MelodyDataModule
     from noisymss.tasks.melody import MelodyTask
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
-    audio = [rng.standard_normal(8000 * 20).astype(np.float32) * 0.1 for _ in range(4)]
-    f0 = [np.full(2001, 330.0, np.float32) for _ in range(4)]
-    labelled = Songs([f"s{i}" for i in range(4)], audio, f0, 8000)
+    entries = []  # four 20 s labelled songs of noise at 8 kHz, with a constant 330 Hz f0
+    for i in range(4):
+        write_audio(folder / f"s{i}.wav", rng.standard_normal((1, 8000 * 20)).astype(np.float32) * 0.1, 8000)
+        write_f0(folder / f"s{i}.f0.txt", np.arange(2001) * 0.01, np.full(2001, 330.0))
+        entries.append(Entry(f"s{i}", f"s{i}", f"s{i}.wav", "mixture", 20.0, 8000, 1, "labelled", (), None, f"s{i}.f0.txt"))
+    Catalog(entries, folder).save(folder / "melody.csv", overwrite=True)
     batch = 16
-    data = PatchDataset(labelled, None, {}, steps * batch, 0, 0.0, 8, augment_labelled=augment)
-    loader = torch.utils.data.DataLoader(data, batch_size=batch)
+    dm = MelodyDataModule(str(folder / "melody.csv"), unlabelled_split=None, train_examples=steps * batch, batch_size=batch)
+    dm.noise_mode = "noisy_student" if augment else "basic"  # the student's RandAudioAugment on every labelled patch
+    loader = dm.train_dataloader()
     t = time.perf_counter()
     for _ in loader:
         pass

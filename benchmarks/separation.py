@@ -7,7 +7,7 @@ What it measures (one thread per process, as `make` runs everything):
                   bare       a plain torch loop (forward, loss, backward, AdamW step);
                   lightning  SeparatorTask under a Trainer (no logger, checkpoints or bar);
                 overhead = lightning / bare - 1 (goal <= 5 %). Also the DataModule's own rate
-                (mixer + effects of configs/separator_htdemucs.yaml on a rendered demo corpus).
+                (mixer + effects of configs/data/separator_demo.yaml on a rendered demo corpus).
     separation  real-time factor (audio seconds per second, one core) of whole-song separation
                 in overlap-added 2 s chunks: the model alone on a 22.05 kHz stereo tensor, and
                 `noisymss separate`'s whole path from a 44.1 kHz stereo FLAC (decode, resample
@@ -117,14 +117,14 @@ def loader_rate(folder: Path, examples: int) -> dict:
 
     catalog = synthesize(folder / "corpus", SynthSettings(songs=4, seconds=20.0, seed=0, label_noise=0.3),
                          progress=False).path
-    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "separator_htdemucs.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "data" / "separator_demo.yaml").read_text())
     from jsonargparse import ArgumentParser
 
-    init = dict(config["data"]["init_args"], catalog=str(catalog), demo=None, num_workers=0,
+    init = dict(config["init_args"], catalog=str(catalog), demo=None, num_workers=0,
                 train_examples=examples, cache_dir=str(folder / "cache"))
     parser = ArgumentParser()
     parser.add_argument("--data", type=MixDataModule)
-    dm = parser.instantiate(parser.parse_object({"data": {"class_path": config["data"]["class_path"], "init_args": init}})).data
+    dm = parser.instantiate(parser.parse_object({"data": {"class_path": config["class_path"], "init_args": init}})).data
     dm.setup("fit")
     loader = dm.train_dataloader()
     next(iter(loader))  # warm the decoded-audio cache, as every epoch after the first
@@ -217,7 +217,7 @@ def main() -> None:
     for r in results["training"]:
         print(f"  {r['arch']:>9} {r['bare_ex_s']:>10.2f} {r['lightning_ex_s']:>15.2f} {r['overhead']:>8.1%}")
     r = results["loader"]
-    print(f"  DataModule alone (mixer + effects of separator_htdemucs.yaml, no workers): {r['ex_s']:.1f} ex/s")
+    print(f"  DataModule alone (mixer + effects of data/separator_demo.yaml, no workers): {r['ex_s']:.1f} ex/s")
     print(f"\nSeparation of a {seconds:.0f} s song, one thread (x real time):")
     print(f"  {'arch':>9} {'model':>8} {'noisymss separate (44.1 kHz FLAC in, WAVs out)':>48}")
     for r in results["separation"]:

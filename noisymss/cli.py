@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-LIGHTNING_VERBS = ("fit", "validate", "test", "refine")
+LIGHTNING_VERBS = ("fit", "validate", "test", "predict", "refine")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         "fit": "train a task from a config (e.g. --config configs/noisy_student.yaml)",
         "validate": "score a checkpoint on the validation data of a config",
         "test": "score a checkpoint on the test data of a config (--ckpt_path CKPT)",
+        "predict": "write a trained model's results for audio files (--config, --ckpt_path, --files [A, B], --out DIR)",
         "refine": "relabel a catalog's stems with a trained classifier as a new label version (--config, --ckpt_path)",
     }
     for verb, text in lightning_help.items():  # listed for --help; main() hands them to LightningCLI
@@ -117,13 +118,20 @@ def _parser() -> argparse.ArgumentParser:
 def _melody(args) -> int:
     import torch
 
-    from noisymss.melody.inference import extract_files
+    from noisymss.atomic import output_paths
+    from noisymss.data.annotations import write_f0
+    from noisymss.melody.inference import f0_of_files
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     jobs = args.jobs or (1 if device.startswith("cuda") else os.cpu_count() or 1)
-    failed = extract_files(args.ckpt, args.audio, args.out, jobs=jobs, device=device)
-    for path, reason in failed:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+    targets = dict(zip(args.audio, output_paths(args.audio, args.out, ".f0.txt")))  # no two inputs share one
+    failed = []
+    for path, times, f0, reason in f0_of_files(args.ckpt, args.audio, jobs=jobs, device=device):
+        if reason:
+            failed.append(path)
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        else:
+            write_f0(targets[path], times, f0)
     print(f"wrote {len(args.audio) - len(failed)} f0 file(s) to {args.out}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0
 

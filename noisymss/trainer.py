@@ -38,7 +38,39 @@ class Trainer(L.Trainer):
         callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks] if callbacks else []
         if kwargs.get("enable_checkpointing") is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(ModelCheckpoint(save_last=True))
+        from noisymss.callbacks.results import RunResults  # test/validate scores as results/<stage>-<ckpt>.json
+
+        if not any(isinstance(c, RunResults) for c in callbacks):
+            callbacks.append(RunResults())
         super().__init__(logger=logger, callbacks=callbacks, num_sanity_val_steps=num_sanity_val_steps, **kwargs)
+
+    def predict(self, model: L.LightningModule | None = None, dataloaders=None, datamodule: L.LightningDataModule | None = None,
+                return_predictions: bool | None = None, ckpt_path: str | None = None, weights_only: bool | None = None,
+                files: list[str] | None = None, out: str = "predictions"):
+        """Lightning's `predict`; with `files`, writes the task's result for each audio file under `out`.
+
+        Args:
+            files: audio files to predict (melody: `<name>.f0.txt`; separator: `<name>/<source>.wav`;
+                classifier: `<name>.labels.json`); inputs sharing a name keep their folders apart.
+            out: the output folder.
+            ckpt_path: the trained model (required with `files`: predictions of random weights are refused).
+        """
+        if not files:
+            return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
+        from torch.utils.data import DataLoader
+
+        from noisymss.data.files import InputFiles
+
+        if not ckpt_path:
+            raise ValueError("predict needs --ckpt_path: the trained model whose predictions to write")
+        if not hasattr(model, "predict_file"):
+            raise ValueError(f"{type(model).__name__} writes no predictions for files")
+        loader = DataLoader(InputFiles(files, out, model.predict_suffix), batch_size=1)
+        written = super().predict(model, loader, None, True, ckpt_path, weights_only)
+        if self.is_global_zero:
+            count = sum(len(paths) for paths in written or [])
+            print(f"wrote {count} file(s) for {len(files)} input(s) under {out}")
+        return written
 
     def refine(
         self,

@@ -2,33 +2,44 @@
 
 Decoding FLAC costs several times reading WAV, and a loader reads the same stems every epoch.
 With a cache folder, each file is decoded once into a raw `.npy` (int16 when the source is
-16-bit PCM, so it is exact and half the size of float32) that later reads memory-map and slice:
-a segment then costs a copy, not a decode. Cache files are keyed by path, size and mtime, and
-written atomically, so concurrent workers at worst decode a file twice.
+16-bit PCM, so it is exact and half the size of float32; channels stored one after another)
+that later reads memory-map and slice: a segment then costs a copy, not a decode. Cache files
+are keyed by path, size and mtime, and written atomically, so concurrent workers at worst decode
+a file twice.
 
 Without a cache, a 16-bit PCM WAV is used the same way: its data chunk already is decoded audio,
-so it is memory-mapped (header checked against libsndfile's reading of the file, map checked
-against the file's size and mtime on every read) and sliced. Other files are read by seeking.
+so it is memory-mapped (header checked against libsndfile's reading of the file) and sliced.
+Other files are read by seeking.
+
+A file that changes after it was opened is noticed: every read compares the file's size, mtime
+and inode with those it was opened with (one `os.stat`, about 1 % of a 6 s stereo read), and
+reopens (re-decodes) it when they differ. This also keeps a map off a truncated file's missing
+pages, which would kill the process (SIGBUS). A change that keeps size, mtime and inode is not
+seen, and a cache file whose source was rewritten with the same size and mtime is reused.
 
 Speed notes (this is a loader's hot path): a segment is converted once, straight into its
 destination (`out=`), with no intermediate float copies. 16-bit PCM is read as int16 and scaled
-by 2**-15 here, which is exactly libsndfile's float conversion and several times faster. Reads
-that need resampling or a channel conversion take the general path (`read_audio`). Mapped pages
-count in a process's RSS but are the kernel's page cache, shared by every worker.
+by 2**-15 here, which is exactly libsndfile's float conversion and several times faster. A WAV
+stores channels interleaved, so a direct read converts from a strided view, which takes about
+twice the time of the cache's contiguous copy (the price of reading WAV without a cache; other
+ways of splitting the channels, in NumPy or torch, measured no faster). Reads that need
+resampling or a channel conversion take `read_audio`'s steps. Mapped pages count in a process's
+RSS but are the kernel's page cache, shared by every worker.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import struct
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
 
 from noisymss.atomic import atomic_path
 from noisymss.audio.io import AudioError, _short, audio_info, convert_channels, fit_length, read_audio, resample
+from noisymss.audio.wav import PCM, read_wav_header
 
 _INT16_SCALE = np.float32(1.0 / 32768.0)  # a power of two: x * 2**-15 == x / 32768 exactly
 # Float samples are copied as x + 0.0 (same cost as a copy): -0.0 becomes +0.0, so a segment read
@@ -50,8 +61,9 @@ class SegmentReader:
     def __init__(self, cache_dir: str | os.PathLike | None = None, max_open: int = 256):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.max_open = max_open
-        self._maps: OrderedDict[str, tuple[np.ndarray, int]] = OrderedDict()  # path -> (samples, rate)
-        # Direct reads: path -> ((frames, channels) int16 map of a PCM_16 WAV or None, rate, stat signature).
+        # path -> (samples, rate, stat signature): decoded (channels, frames) maps of the cache ...
+        self._maps: OrderedDict[str, tuple[np.ndarray, int, tuple]] = OrderedDict()
+        # ... and, for direct reads, (frames, channels) int16 maps of PCM_16 WAVs (None: not one).
         self._wavs: OrderedDict[str, tuple[np.ndarray | None, int, tuple]] = OrderedDict()
 
     def __getstate__(self) -> dict:
@@ -86,40 +98,30 @@ class SegmentReader:
             return out
         return audio
 
+    def _opened(self, maps: OrderedDict, path: str, load: Callable) -> tuple[np.ndarray | None, int]:
+        """(samples, rate) of `path` from `maps`, (re)loaded with `load(path)` if new or changed."""
+        signature = _signature(path)
+        entry = maps.get(path)
+        if entry is None or entry[2] != signature:
+            entry = maps[path] = (*load(path), signature)
+            if len(maps) > self.max_open:
+                maps.popitem(last=False)
+        maps.move_to_end(path)
+        return entry[0], entry[1]
+
     # ------------------------------------------------------------------ direct reads
     def _read_file(self, path, start, duration, sample_rate, channels, length, out):
         """Same result as `read_audio`: from a map for PCM_16 WAV, else a seeking read."""
-        mapped, rate = self._wav_map(path)
+        mapped = None
+        if str(path).lower().endswith(".wav"):
+            mapped, rate = self._opened(self._wavs, path, _map_pcm16_wav)
         if mapped is None or rate != sample_rate or mapped.shape[1] != channels:
             return self._read_seek(path, start, duration, sample_rate, channels, length, out)
-        frames = mapped.shape[0]
-        first = int(round(start * rate))
-        begin = first if 0 < first < frames else 0  # read_audio's seek rule (a negative start reads from 0)
-        count = 0 if first >= frames else max(0, min(length, frames - begin))
+        begin, count = _window(int(round(start * rate)), mapped.shape[0], length)
         dst = out if out is not None else np.empty((channels, length), np.float32)
         np.multiply(mapped[begin:begin + count].T, _INT16_SCALE, out=dst[:, :count])
         dst[:, count:] = 0.0
         return dst
-
-    def _wav_map(self, path) -> tuple[np.ndarray | None, int]:
-        """The (frames, channels) int16 map of a PCM_16 WAV, or (None, 0) for any other file."""
-        if not str(path).lower().endswith(".wav"):
-            return None, 0
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None, 0  # the seeking read reports it
-        sig = (st.st_size, st.st_mtime_ns, st.st_ino)
-        entry = self._wavs.get(path)
-        if entry is not None and entry[2] == sig:
-            self._wavs.move_to_end(path)
-            return entry[0], entry[1]
-        mapped, rate = _map_pcm16_wav(path)
-        self._wavs[path] = (mapped, rate, sig)
-        self._wavs.move_to_end(path)
-        if len(self._wavs) > self.max_open:
-            self._wavs.popitem(last=False)
-        return mapped, rate
 
     @staticmethod
     def _read_seek(path, start, duration, sample_rate, channels, length, out):
@@ -133,9 +135,7 @@ class SegmentReader:
             if rate != sample_rate or have != channels:
                 f.close()
                 return read_audio(path, start, duration, sample_rate, channels)
-            first = int(round(start * rate))
-            begin = first if 0 < first < frames else 0  # read_audio's seek rule (a negative start reads from 0)
-            count = 0 if first >= frames else max(0, min(length, frames - begin))
+            begin, count = _window(int(round(start * rate)), frames, length)
             dst = out if out is not None else np.empty((channels, length), np.float32)
             try:
                 if count:
@@ -156,40 +156,35 @@ class SegmentReader:
 
     # ------------------------------------------------------------------ cached reads
     def _read_cached(self, path, start, duration, sample_rate, channels, length, out):
-        data, rate = self._decoded(path)
+        data, rate = self._opened(self._maps, path, self._decoded)
         first = int(round(start * rate))
-        count = int(np.ceil(duration * rate)) + (rate != sample_rate)
-        seg = data[:, first:first + count]
         if rate != sample_rate or data.shape[0] != channels:
+            # read_audio's steps: one extra frame for the resampler, then rate, length, channels.
+            begin, count = _window(first, data.shape[1], int(np.ceil(duration * rate)) + (rate != sample_rate))
+            seg = data[:, begin:begin + count]
             audio = seg.astype(np.float32) / 32768.0 if seg.dtype == np.int16 else np.array(seg, dtype=np.float32)
             audio = fit_length(resample(audio, rate, sample_rate), length)
             return convert_channels(audio, channels)
-        seg = seg[:, :length]
-        have = seg.shape[1]
+        begin, count = _window(first, data.shape[1], length)
+        seg = data[:, begin:begin + count]
         dst = out if out is not None else np.empty((channels, length), np.float32)
         if seg.dtype == np.int16:
-            np.multiply(seg, _INT16_SCALE, out=dst[:, :have])
+            np.multiply(seg, _INT16_SCALE, out=dst[:, :count])
         else:
-            np.add(seg, _ZERO, out=dst[:, :have])
-        dst[:, have:] = 0.0
+            np.add(seg, _ZERO, out=dst[:, :count])
+        dst[:, count:] = 0.0
         return dst
 
     def _decoded(self, path: str) -> tuple[np.ndarray, int]:
-        entry = self._maps.get(path)
-        if entry is not None:
-            self._maps.move_to_end(path)
-            return entry
+        """The cache file of `path` (decoded now if missing), memory-mapped: ((channels, frames), rate)."""
+        info = audio_info(path)  # also the clear error for a missing or unreadable file
         st = os.stat(path)
         key = hashlib.sha1(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
-        info = audio_info(path)
         cached = self.cache_dir / key[:2] / f"{key}.{info.sample_rate}.npy"
         if not cached.is_file():
             self._decode(path, cached)
         # A plain ndarray view of the map: slicing a np.memmap subclass costs more per read.
-        entry = self._maps[path] = (np.load(cached, mmap_mode="r").view(np.ndarray), info.sample_rate)
-        if len(self._maps) > self.max_open:
-            self._maps.popitem(last=False)
-        return entry
+        return np.load(cached, mmap_mode="r").view(np.ndarray), info.sample_rate
 
     @staticmethod
     def _decode(path: str, cached: Path) -> None:
@@ -204,45 +199,41 @@ class SegmentReader:
                 np.save(f, np.ascontiguousarray(data.T))
 
 
+def _window(first: int, frames: int, count: int) -> tuple[int, int]:
+    """(begin, frames to copy) of a `count`-frame read from frame `first` of `frames`, as
+    `read_audio` seeks: a negative start reads from 0, a start at or past the end reads nothing."""
+    if first >= frames:
+        return 0, 0
+    begin = max(first, 0)
+    return begin, min(count, frames - begin)
+
+
+def _signature(path: str) -> tuple | None:
+    """What tells a file changed since it was opened: (size, mtime, inode); None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 def _map_pcm16_wav(path) -> tuple[np.ndarray | None, int]:
     """Memory-maps the data chunk of a little-endian 16-bit PCM WAV: ((frames, channels) int16, rate).
 
     Returns (None, 0) for anything else, or when libsndfile reads the file differently (frames,
     channels, rate, subtype), so that a map is only used where it gives libsndfile's samples.
     """
+    header = read_wav_header(path)
+    if (header is None or header.format_tag != PCM or header.bits != 16 or header.channels < 1
+            or header.block_align != 2 * header.channels):
+        return None, 0
+    frames, nch = header.frames_present, header.channels
     try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None, 0
-            fmt = None
-            while True:
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return None, 0
-                cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
-                if cid == b"fmt ":
-                    body = f.read(size)
-                    if len(body) < 16:
-                        return None, 0
-                    tag, nch, rate, _, align, bits = struct.unpack("<HHIIHH", body[:16])
-                    if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts with the tag
-                        tag = int.from_bytes(body[24:26], "little")
-                    fmt = (tag, nch, rate, align, bits)
-                    f.seek(size & 1, 1)
-                elif cid == b"data":
-                    offset = f.tell()
-                    break
-                else:
-                    f.seek(size + (size & 1), 1)
-        if fmt is None or fmt[0] != 1 or fmt[4] != 16 or fmt[1] < 1 or fmt[3] != 2 * fmt[1]:
-            return None, 0
-        _, nch, rate, _, _ = fmt
         info = sf.info(str(path))
-        frames = min(size, os.path.getsize(path) - offset) // (2 * nch)
-        if (info.subtype, info.channels, info.samplerate, info.frames) != ("PCM_16", nch, rate, frames) or frames < 1:
+        if (info.subtype, info.channels, info.samplerate, info.frames) != ("PCM_16", nch, header.sample_rate, frames) \
+                or frames < 1:
             return None, 0
-        mapped = np.memmap(path, dtype="<i2", mode="r", offset=offset, shape=(frames, nch))
-        return mapped.view(np.ndarray), int(rate)
+        mapped = np.memmap(path, dtype="<i2", mode="r", offset=header.data_offset, shape=(frames, nch))
     except Exception:  # unreadable or odd: the seeking read decides (and reports errors as before)
         return None, 0
+    return mapped.view(np.ndarray), int(header.sample_rate)

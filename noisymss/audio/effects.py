@@ -8,6 +8,11 @@ first draws its on/off decision (one ``rng.random()``, always, even for p = 0 or
 its parameters only when on. So the same rng state gives the same output, and an effect
 that is on draws the same parameters whatever its ``p`` (raising p only turns more on).
 
+In place: ``apply(..., inplace=True)`` lets a chain work in the caller's buffer. NumPy effects
+(gain, channel swap, polarity) then change it where it is, and a stem that no effect touches is
+not copied at all; pedalboard effects still return new arrays. A loader that mixes several 6 s
+stems per example otherwise spends as long copying them as these effects take.
+
 Annotations: ``apply`` returns ``(audio, EffectLog)``. The log says how pitch and time were
 changed (only PitchShift and TimeStretch change them) so a caller can move a melody f0
 annotation along; ``__call__`` returns the audio only.
@@ -28,6 +33,7 @@ __all__ = [
 ]
 
 Params = dict[str, Any]
+_ZERO = np.float32(0.0)
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,16 @@ class Effect:
         return None
 
     def _process(self, audio: np.ndarray, sample_rate: int, params: Params) -> np.ndarray:
+        """NumPy effects: the result, which may be `audio` changed in place (the chain owns it)."""
         raise NotImplementedError
 
     def _log(self, params: Params) -> EffectLog:
         return EffectLog()
 
-    def apply(self, audio: np.ndarray, sample_rate: int,
-              rng: np.random.Generator) -> tuple[np.ndarray, EffectLog]:
-        """Apply with probability p. audio: (C, T) -> ((C, T) float32, EffectLog)."""
-        return Chain([self]).apply(audio, sample_rate, rng)
+    def apply(self, audio: np.ndarray, sample_rate: int, rng: np.random.Generator,
+              inplace: bool = False) -> tuple[np.ndarray, EffectLog]:
+        """Apply with probability p. audio: (C, T) -> ((C, T) float32, EffectLog); see `Chain.apply`."""
+        return Chain([self]).apply(audio, sample_rate, rng, inplace)
 
     def __call__(self, audio: np.ndarray, sample_rate: int,
                  rng: np.random.Generator) -> np.ndarray:
@@ -148,10 +155,18 @@ class Chain:
         """(name, params) of the effects that would be applied, consuming ``rng`` as apply."""
         return [(e.name, params) for e, params in self._steps(rng, sample_rate)]
 
-    def apply(self, audio: np.ndarray, sample_rate: int,
-              rng: np.random.Generator) -> tuple[np.ndarray, EffectLog]:
-        """audio: (C, T) -> ((C, T) float32, EffectLog). The input is not modified."""
-        x = np.array(audio, dtype=np.float32)
+    def apply(self, audio: np.ndarray, sample_rate: int, rng: np.random.Generator,
+              inplace: bool = False) -> tuple[np.ndarray, EffectLog]:
+        """audio: (C, T) -> ((C, T) float32, EffectLog).
+
+        Args:
+            inplace: `audio` may be overwritten, and is itself returned when every effect that
+                fires works in place (none, or only NumPy ones); else the input is not modified.
+                Needs a writeable C-contiguous float32 array (anything else is copied first).
+        """
+        owned = (inplace and isinstance(audio, np.ndarray) and audio.dtype == np.float32
+                 and audio.flags.c_contiguous and audio.flags.writeable)
+        x = audio if owned else np.array(audio, dtype=np.float32)
         if x.ndim != 2:
             raise ValueError(f"audio must be (channels, samples), got shape {x.shape}")
         log, pending = EffectLog(), []
@@ -205,7 +220,7 @@ class Gain(Effect):
         return {"db": _uniform(rng, self.db)}
 
     def _process(self, audio, sample_rate, params):
-        return audio * np.float32(10.0 ** (params["db"] / 20.0))
+        return np.multiply(audio, np.float32(10.0 ** (params["db"] / 20.0)), out=audio)
 
 
 @dataclass
@@ -215,7 +230,13 @@ class ChannelSwap(Effect):
     p: float = 0.5
 
     def _process(self, audio, sample_rate, params):
-        return audio[::-1]
+        # Row by row in place (one row's copy); a reversed view would cost a whole copy later.
+        for top in range(audio.shape[0] // 2):
+            bottom = audio.shape[0] - 1 - top
+            row = audio[top].copy()
+            audio[top] = audio[bottom]
+            audio[bottom] = row
+        return audio
 
 
 @dataclass
@@ -225,7 +246,9 @@ class Polarity(Effect):
     p: float = 0.5
 
     def _process(self, audio, sample_rate, params):
-        return -audio
+        # 0 - x rather than -x: the same for every other sample, but silence stays +0.0, so
+        # a stem left in its buffer still sums exactly as `zeros + stem` (see data.mixer).
+        return np.subtract(_ZERO, audio, out=audio)
 
 
 @dataclass

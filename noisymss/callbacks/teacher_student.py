@@ -14,7 +14,7 @@ import lightning as L
 from noisymss.callbacks.relabel import RelabelCallback, logged_metric
 from noisymss.distributed import sharded_map
 from noisymss.lightning_compat import rewrap_ddp
-from noisymss.melody.data import check_mode
+from noisymss.data.melody import check_mode
 
 
 class TeacherStudent(RelabelCallback):
@@ -22,7 +22,7 @@ class TeacherStudent(RelabelCallback):
         iterations: teacher → student rounds (k).
         epochs_per_iteration: epochs of training per teacher or student (E).
         mode: basic | noisy_student | noisy_teacher_student: who hears noise (see
-            `noisymss.melody.data`).
+            `noisymss.data.melody`).
         reinit_student: start each student from scratch (True) or continue from the teacher.
         student_growth: each student's width is its teacher's times this (Noisy Student's
             equal-or-larger student, Xie et al. 2020); above 1 needs reinit_student.

@@ -44,7 +44,36 @@ class MixDataset(Dataset):
         return {k: torch.from_numpy(values[k]) for k in self.outputs}
 
 
-class MixDataModule(L.LightningDataModule):
+class CatalogDataModule(L.LightningDataModule):
+    """What every noisymss DataModule shares: a catalog, loaded once, which `prepare_data` renders as a
+    demo corpus when the file is missing and `demo` is set.
+
+    Args:
+        catalog: the catalog CSV.
+        demo: settings of the demo corpus to render next to `catalog` if it is missing (None: never).
+    """
+
+    def __init__(self, catalog: str, demo: SynthSettings | None = None):
+        super().__init__()
+        self.catalog_path, self.demo = Path(catalog), demo
+        self._catalog: Catalog | None = None
+
+    def prepare_data(self) -> None:
+        if not self.catalog_path.is_file() and self.demo is not None:
+            from noisymss.data.synth.corpus import synthesize
+
+            synthesize(self.catalog_path.parent, self.demo)
+            if not self.catalog_path.is_file():
+                raise CatalogError(f"{self.catalog_path}: the demo corpus writes catalog.csv; point `catalog` at it")
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.load(self.catalog_path)
+        return self._catalog
+
+
+class MixDataModule(CatalogDataModule):
     """Random mixtures of a catalog's stems for training, validation and testing.
 
     Args:
@@ -84,11 +113,10 @@ class MixDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         demo: SynthSettings | None = None,
     ):
-        super().__init__()
+        super().__init__(catalog, demo)
         unknown = [o for o in outputs if o not in OUTPUTS]
         if unknown:
             raise ValueError(f"outputs {unknown}: choose from {', '.join(OUTPUTS)}")
-        self.catalog_path = Path(catalog)
         self.requested_classes = list(classes) if classes else None
         self.recipe = recipe or MixRecipe()
         if "f0" in outputs and not self.recipe.with_f0:
@@ -98,23 +126,12 @@ class MixDataModule(L.LightningDataModule):
         self.splits = splits
         self.sizes = {"train": train_examples, "valid": val_examples, "test": test_examples}
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
-        self.cache_dir, self.demo = cache_dir, demo
-        self.catalog: Catalog | None = None
+        self.cache_dir = cache_dir
         self.label_version, self.eval_label_version = label_version, eval_label_version
         self.labels: dict[str, tuple[str, ...]] | None = None  # set in setup() or restored from a checkpoint
 
     # ------------------------------------------------------------------ data
-    def prepare_data(self) -> None:
-        if not self.catalog_path.is_file() and self.demo is not None:
-            from noisymss.data.synth.corpus import synthesize
-
-            synthesize(self.catalog_path.parent, self.demo)
-            if not self.catalog_path.is_file():
-                raise CatalogError(f"{self.catalog_path}: the demo corpus writes catalog.csv; point `catalog` at it")
-
     def setup(self, stage: str | None = None) -> None:
-        if self.catalog is None:
-            self.catalog = Catalog.load(self.catalog_path)
         if self.labels is None:  # never reset labels a relabel step or a checkpoint has set
             self.labels = self.catalog.labels(self.label_version)
 
@@ -122,8 +139,6 @@ class MixDataModule(L.LightningDataModule):
     def classes(self) -> list[str]:
         if self.requested_classes:
             return self.requested_classes
-        if self.catalog is None:
-            self.setup()
         return self.catalog.classes()
 
     def set_labels(self, version: str, labels: dict[str, Sequence[str]]) -> None:

@@ -19,6 +19,7 @@ separator task refuses it when such stems exist.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -54,6 +55,8 @@ class MixRecipe:
         max_tries: segment draws per stem before giving up on it.
         with_f0: also return the melody f0 (from annotations) at 10 ms.
         f0_class: the class whose stem carries the melody annotation.
+        start_grid: if set, segment starts are multiples of this many seconds (e.g. the 10 ms f0
+            grid, so a segment's frames are frames of its song); None: any start.
     """
 
     segment: float = 6.0
@@ -69,6 +72,7 @@ class MixRecipe:
     max_tries: int = 8
     with_f0: bool = False
     f0_class: str = "vocals"
+    start_grid: float | None = None
 
     def __post_init__(self):
         if self.multi_label not in MULTI_LABEL_POLICIES:
@@ -85,6 +89,7 @@ class Example:
         label: (S,) float32 multi-hot: the classes audible in the mixture, under the label version in use.
         f0: (frames,) float32 Hz at 10 ms (0 = unvoiced, NaN = unknown), or None without `with_f0`.
         stems: indices into the StemTable of the stems used.
+        starts: where in each of those stems its segment starts, seconds.
     """
 
     mixture: np.ndarray
@@ -92,6 +97,7 @@ class Example:
     label: np.ndarray
     f0: np.ndarray | None = None
     stems: list[int] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
 
 
 class Mixer:
@@ -101,12 +107,18 @@ class Mixer:
         table: the stems and their labels.
         recipe: what to draw.
         effects: per-stem effect chain (anything with `apply(audio, sr, rng) -> (audio, log)`), or None.
+            One whose `apply` takes `inplace` (a `Chain`) gets each target stem in its source slot
+            to change in place; what it leaves there must hold no -0.0 (a Chain's NumPy effects
+            write none, short of a gain below 1/2 rounding a negative subnormal sample to -0.0).
         reader: segment reader (e.g. with a decoded-audio cache); plain seeking reads by default.
         seed: base seed of the example streams.
+        name: names this Mixer's seed streams (`<name>/<stream>`): Mixers drawing for different
+            purposes with one seed get different names, so they never share random numbers.
     """
 
-    def __init__(self, table: StemTable, recipe: MixRecipe, effects=None, reader: SegmentReader | None = None, seed: int = 0):
-        self.table, self.recipe, self.effects, self.seed = table, recipe, effects, seed
+    def __init__(self, table: StemTable, recipe: MixRecipe, effects=None, reader: SegmentReader | None = None, seed: int = 0,
+                 name: str = "mix"):
+        self.table, self.recipe, self.effects, self.seed, self.name = table, recipe, effects, seed, name
         self.reader = reader or SegmentReader()
         classes = table.classes
         probs = recipe.class_prob
@@ -132,6 +144,7 @@ class Mixer:
         # SegmentReader writes a stem straight into its source slot (`out=`), never as -0.0; other
         # readers' arrays are copied in.
         self._reads_into = type(self.reader).read is SegmentReader.read
+        self._effects_inplace = effects is not None and "inplace" in inspect.signature(effects.apply).parameters
 
     def example(self, epoch: int, index: int, stream: str = "train") -> Example:
         """The example for (seed, stream, epoch, index); the same every time it is asked for."""
@@ -148,8 +161,8 @@ class Mixer:
 
         # Hot path: every sample is written once where it ends up, and few large buffers come and
         # go (fresh ones cost page faults). A target stem is read straight into its source slot;
-        # effects take it from there (they copy their input) and their result is copied back; slots
-        # left empty are zeroed at the end. The mixture is summed from the slots at the end, in
+        # effects work on it there when they can (`inplace`), else their result is copied back;
+        # slots left empty are zeroed at the end. The mixture is summed from the slots at the end, in
         # blocks that stay in cache, in pick order from +0.0, exactly as `zeros + a + b + ...`;
         # anything that would break that (a class drawn twice, effects returning another dtype)
         # switches to adding each stem as it comes.
@@ -161,7 +174,7 @@ class Mixer:
         targets = [col for col, _ in picks if col >= 0]
         deferred = len(set(targets)) == len(targets)
         parts, mixed = [], False  # deferred: what the mixture sums, in pick order
-        f0_parts, used = [], []
+        f0_parts, used, starts_used = [], [], []
         for col, stem in picks:
             into = sources[col] if deferred and col >= 0 and self._reads_into else None
             audio, start = self._segment(rng, stem, starts, into)
@@ -169,7 +182,10 @@ class Mixer:
                 continue  # silent wherever we looked: not audible, so not in the label
             log = None
             if self.effects is not None:
-                audio, log = self.effects.apply(audio, r.sample_rate, rng)
+                if audio is into and self._effects_inplace:
+                    audio, log = self.effects.apply(audio, r.sample_rate, rng, inplace=True)
+                else:
+                    audio, log = self.effects.apply(audio, r.sample_rate, rng)
                 if deferred and getattr(audio, "dtype", None) != np.float32:
                     if parts:
                         _sum_into(mixture, parts)
@@ -178,8 +194,8 @@ class Mixer:
             if col >= 0:
                 if filled[col]:
                     np.add(sources[col], audio, out=sources[col])
-                elif audio is not into or self.effects is not None:
-                    np.add(audio, _ZERO, out=sources[col])  # (in place if an effect returned its input)
+                elif audio is not into:
+                    np.add(audio, _ZERO, out=sources[col])  # a copy that writes -0.0 as +0.0
                 filled[col] = True
             if deferred:
                 parts.append(sources[col] if col >= 0 else audio)
@@ -190,22 +206,24 @@ class Mixer:
                 mixed = True
             np.maximum(label, self.table.labels[stem], out=label)
             used.append(stem)
+            starts_used.append(start)
             if r.with_f0:
                 f0_parts.append((col, stem, start, log))
         for col in range(n_classes):
             if not filled[col]:
                 sources[col] = 0.0
         if not mixed:
-            # Slots never hold -0.0 (readers and the copies above write +0.0), so 0 + slot == slot.
+            # Slots never hold -0.0 (readers, in-place effects and the copies above write +0.0), so
+            # 0 + slot == slot.
             _sum_into(mixture, parts, zero_first=not parts or parts[0].base is not sources)
         f0 = self._f0(f0_parts, length) if r.with_f0 else None
-        return Example(mixture, sources, label, f0, used)
+        return Example(mixture, sources, label, f0, used, starts_used)
 
     def rng(self, epoch: int, index: int, stream: str = "train") -> np.random.Generator:
         """The generator every random choice of example (epoch, index) of `stream` comes from."""
         if stream not in STREAMS:
             raise ValueError(f"unknown example stream '{stream}'; choose one of {', '.join(STREAMS)}")
-        return generator(self.seed, f"mix/{stream}", max(epoch, 0), index)
+        return generator(self.seed, f"{self.name}/{stream}", max(epoch, 0), index)
 
     def _pick_stems(self, rng: np.random.Generator, columns: np.ndarray) -> list[tuple[int, int]]:
         picks = []
@@ -225,7 +243,14 @@ class Mixer:
         # One start for every stem: a same-song example is a moment of the song, so a stem that is
         # silent there is left out (as it is in the song), not read from another moment.
         longest = max((float(self.table.duration[s]) for _, s in picks), default=0.0)
-        return [float(rng.uniform(0, max(longest - self.recipe.segment, 0.0)))]
+        return [self._start(rng, max(longest - self.recipe.segment, 0.0))]
+
+    def _start(self, rng: np.random.Generator, span: float) -> float:
+        """A segment start in [0, span] seconds: uniform, or uniform over the recipe's start grid."""
+        grid = self.recipe.start_grid
+        if grid is None:
+            return float(rng.uniform(0, span))
+        return float(rng.integers(int(span / grid + 1e-9) + 1) * grid)
 
     def _segment(self, rng: np.random.Generator, stem: int, starts: list[float] | None,
                  out: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
@@ -238,7 +263,7 @@ class Mixer:
         path = self.table.paths[stem]
         start = 0.0
         for attempt in range(r.max_tries if starts is None else len(starts)):
-            start = starts[attempt] if starts is not None else float(rng.uniform(0, span))
+            start = starts[attempt] if starts is not None else self._start(rng, span)
             if out is not None:
                 audio = self.reader.read(path, start, r.segment, r.sample_rate, r.channels, out=out)
             else:

@@ -1,54 +1,70 @@
-"""Whole songs decoded once into memory at one rate and channel count (melody data, evaluation).
+"""Whole files decoded once into memory at one rate and channel count: a segment reader for the
+Mixer where segments are short and the rate is low (melody: 8 kHz mono), and whole songs for
+evaluation and for a teacher.
 
-Melody training reads short patches at 8 kHz mono: 30 s of song is 1 MB there, so a few hundred
-songs fit in memory and a patch costs a slice instead of a decode and a resample. Songs that
-fail to load are skipped and listed, never fatal.
+At 8 kHz mono, 30 s of song is 1 MB, so a few hundred songs fit in memory and a 0.3 s patch
+costs a slice instead of a decode and a resample. Loader workers forked after `preload` share
+the decoded arrays.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterable
 
 import numpy as np
 
 from noisymss.audio.io import AudioError, read_audio
-from noisymss.data.annotations import HOP, AnnotationError, f0_on_grid, read_f0
-from noisymss.data.catalog import Catalog, Entry
 
 
-@dataclass
-class Songs:
-    """Decoded songs: `audio[i]` (samples,) float32 mono, `f0[i]` (frames,) Hz at 10 ms or None."""
+class SongStore:
+    """Decoded files: `load(path)` is (channels, samples) float32 at `sample_rate`.
 
-    ids: list[str]
-    audio: list[np.ndarray]
-    f0: list[np.ndarray | None]
-    sample_rate: int
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
+    Args:
+        sample_rate, channels: the format every file is decoded to.
+    """
 
-    def __len__(self) -> int:
-        return len(self.ids)
+    def __init__(self, sample_rate: int, channels: int = 1):
+        self.sample_rate, self.channels = sample_rate, channels
+        self._audio: dict[str, np.ndarray] = {}
 
-    @classmethod
-    def load(cls, catalog: Catalog, entries: Sequence[Entry], sample_rate: int, with_f0: bool,
-             progress: bool = False) -> "Songs":
-        """Decodes `entries` (mono, `sample_rate`); with `with_f0`, entries without a readable annotation are skipped."""
-        from tqdm import tqdm
+    def __contains__(self, path: str) -> bool:
+        """Whether `path` is decoded (or was put) already."""
+        return path in self._audio
 
-        ids, audio, f0s, skipped = [], [], [], []
-        for e in tqdm(entries, desc="load songs", unit="song", disable=not progress):
+    def load(self, path: str) -> np.ndarray:
+        """The whole file, decoded on first use (raises AudioError naming the file)."""
+        audio = self._audio.get(path)
+        if audio is None:
+            audio = self._audio[path] = read_audio(path, sample_rate=self.sample_rate, channels=self.channels)
+        return audio
+
+    def put(self, path: str, audio: np.ndarray) -> None:
+        """Replaces what `path` reads as (e.g. the noisy version a teacher heard), (channels, samples)."""
+        if audio.ndim != 2 or audio.shape[0] != self.channels:
+            raise ValueError(f"{path}: audio must be ({self.channels}, samples), got {audio.shape}")
+        self._audio[path] = np.ascontiguousarray(audio, dtype=np.float32)
+
+    def preload(self, paths: Iterable[str]) -> list[tuple[str, str]]:
+        """Decodes `paths` now; returns (path, reason) for those that could not be read."""
+        failed = []
+        for path in paths:
             try:
-                x = read_audio(catalog.resolve(e.path), sample_rate=sample_rate, channels=1)[0]
-                f0 = None
-                if with_f0:
-                    if not e.annotation:
-                        raise AnnotationError("no f0 annotation in the catalog")
-                    times, hz = read_f0(catalog.resolve(e.annotation))
-                    f0 = f0_on_grid(times, hz, 0.0, int(len(x) / sample_rate / HOP) + 1).astype(np.float32)
-            except (AudioError, AnnotationError, OSError) as err:
-                skipped.append((e.id, str(err)))
-                continue
-            ids.append(e.id)
-            audio.append(x)
-            f0s.append(f0)
-        return cls(ids, audio, f0s, sample_rate, skipped)
+                self.load(path)
+            except (AudioError, OSError) as err:
+                failed.append((path, str(err)))
+        return failed
+
+    def read(self, path: str, start: float, duration: float, sample_rate: int, channels: int,
+             out: np.ndarray | None = None) -> np.ndarray:
+        """The Mixer's reader protocol: `duration` seconds from `start` (rounded to a sample),
+        zero-padded past the end, as (channels, round(duration * sample_rate)) float32."""
+        if (sample_rate, channels) != (self.sample_rate, self.channels):
+            raise ValueError(f"this store decodes to {self.sample_rate} Hz, {self.channels} ch; "
+                             f"asked for {sample_rate} Hz, {channels} ch")
+        audio = self.load(path)
+        length = int(round(duration * sample_rate))
+        first = max(int(round(start * sample_rate)), 0)
+        seg = audio[:, first:first + length]
+        dst = out if out is not None else np.empty((channels, length), np.float32)
+        dst[:, :seg.shape[1]] = seg
+        dst[:, seg.shape[1]:] = 0.0
+        return dst

@@ -4,12 +4,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from noisymss.atomic import output_paths
 from noisymss.checkpoints import load_checkpoint
 from noisymss.audio.io import read_audio
 from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize, to_patches
@@ -73,37 +72,37 @@ def load_melody_model(ckpt: str | os.PathLike, device: str = "cpu") -> MelodyMod
     return MelodyModel(jdc.to(device).eval(), int(ckpt.hparams.get("median", 5)))
 
 
-def extract_files(ckpt: str | os.PathLike, paths: Sequence[Path], out: Path, jobs: int = 1, device: str = "cpu",
-                  progress: bool = True) -> list[tuple[Path, str]]:
-    """Writes the f0 of every audio file as mir_eval two-column text; returns the (file, reason) that failed.
+def f0_of_files(ckpt: str | os.PathLike, paths: Sequence[Path], jobs: int = 1, device: str = "cpu",
+                progress: bool = True) -> Iterator[tuple[Path, np.ndarray | None, np.ndarray | None, str]]:
+    """(file, times, f0, "") for every audio file that could be read, (file, None, None, reason) for the
+    others, in the order they finish. Writing them is the caller's (`noisymss melody`, `predict`).
 
     With `jobs` > 1 the files are shared among that many worker processes of one thread each
     (the CRNN's small per-file batches keep one core busy far better than they use several).
+    A bad checkpoint fails here, before any file is read.
     """
+    model = load_melody_model(ckpt, device)
+    return _f0_of_files(model, ckpt, list(paths), max(1, min(jobs, len(paths))), device, progress)
+
+
+def _f0_of_files(model, ckpt, paths, jobs, device, progress):
     from tqdm import tqdm
 
-    model = load_melody_model(ckpt, device)  # a bad checkpoint fails here, before any file is read
-    targets = output_paths(paths, out, ".f0.txt")
-    jobs = max(1, min(jobs, len(paths)))
-    bar = tqdm(total=len(paths), desc="melody", unit="file", disable=not progress)
-    failed = []
     if jobs == 1:
-        results = (_extract_one(model, p, t) for p, t in zip(paths, targets))
+        results = (_extract_one(model, p) for p in paths)
     else:
         import multiprocessing
 
         # spawn: a forked child would inherit the parent's OpenMP thread pool, which can hang.
         pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (str(ckpt), device))
-        results = pool.imap_unordered(_extract_in_worker, list(zip(paths, targets)))
-    for path, error in results:
-        if error:
-            failed.append((path, error))
-        bar.update()
-    bar.close()
+        results = pool.imap_unordered(_extract_in_worker, paths)
+    with tqdm(total=len(paths), desc="melody", unit="file", disable=not progress) as bar:
+        for result in results:
+            bar.update()
+            yield result
     if jobs > 1:
         pool.close()
         pool.join()
-    return failed
 
 
 _WORKER_MODEL = None
@@ -115,16 +114,13 @@ def _init_worker(ckpt: str, device: str) -> None:
     _WORKER_MODEL = load_melody_model(ckpt, device)
 
 
-def _extract_in_worker(item: tuple[Path, Path]) -> tuple[Path, str]:
-    return _extract_one(_WORKER_MODEL, *item)
+def _extract_in_worker(path: Path):
+    return _extract_one(_WORKER_MODEL, path)
 
 
-def _extract_one(model: "MelodyModel", path: Path, target: Path) -> tuple[Path, str]:
-    from noisymss.data.annotations import write_f0
-
+def _extract_one(model: "MelodyModel", path: Path) -> tuple[Path, np.ndarray | None, np.ndarray | None, str]:
     try:
         times, f0 = extract_f0(model.jdc, path, median=model.median)
     except OSError as err:  # unreadable audio: reported, the other files go on
-        return path, str(err)
-    write_f0(target, times, f0)
-    return path, ""
+        return path, None, None, str(err)
+    return path, times, f0, ""

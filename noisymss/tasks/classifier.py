@@ -6,6 +6,9 @@ the same task trains the noisy, the refined and the clean classifiers.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -14,11 +17,12 @@ from torchmetrics.classification import (MultilabelAveragePrecision, MultilabelE
                                          MultilabelPrecision, MultilabelRecall)
 
 from noisymss.models.classifier import InstrumentClassifier
+from noisymss.tasks.predict import FilePredictions
 
 SIZES = {"small": InstrumentClassifier.small, "tiny": InstrumentClassifier.tiny}
 
 
-class ClassifierTask(L.LightningModule):
+class ClassifierTask(FilePredictions, L.LightningModule):
     """Multi-label instrument recognition on mixtures.
 
     Args:
@@ -109,6 +113,23 @@ class ClassifierTask(L.LightningModule):
                     self.log(f"{name}/{cls}", 100 * v)
             else:
                 self.log(name, 100 * value, prog_bar=name.endswith("exact_match"))
+
+    predict_suffix = ".labels.json"
+
+    def predict_file(self, path: Path, target: Path) -> list[Path]:
+        """Writes the classes heard in one file and their probabilities (mean over its audible windows,
+        as `noisymss refine` scores a stem) as JSON: {file, status, probabilities, labels}."""
+        from noisymss.atomic import atomic_write_text
+        from noisymss.refine import RefineSettings, labels_from, score_stem
+
+        self.eval()
+        settings = RefineSettings(sample_rate=self.hparams.sample_rate, threshold=self.hparams.threshold)
+        score = score_stem(self, path, settings, self.device)
+        probs = dict(zip(self.classes, score.probs)) if score.probs else {}
+        result = {"file": str(path), "status": score.status, "reason": score.reason, "probabilities": probs,
+                  "labels": list(labels_from(score.probs, self.classes, settings.threshold)) if score.probs else []}
+        atomic_write_text(target, json.dumps(result, indent=1) + "\n")
+        return [target]
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

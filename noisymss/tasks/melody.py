@@ -1,16 +1,19 @@
 """Melody task: JDC trained on f0-labelled and teacher-labelled patches, scored with mir_eval on whole songs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import torch
 
 from noisymss.melody.features import log_magnitude, normalize
-from noisymss.melody.inference import song_f0, song_logits
+from noisymss.melody.inference import extract_f0, song_f0, song_logits
 from noisymss.melody.pitch import N_CLASSES, gaussian_targets
 from noisymss.melody.plots import f0_figure
 from noisymss.metrics.melody import METRICS, melody_scores
 from noisymss.models.jdc import JDC
+from noisymss.tasks.predict import FilePredictions
 
 
 def melody_loss(pitch_logits: torch.Tensor, voice_logp: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -29,7 +32,7 @@ def melody_loss(pitch_logits: torch.Tensor, voice_logp: torch.Tensor, target: to
     return ((pitch + alpha * voice) * weight).sum() / weight.sum().clamp(min=1e-8)
 
 
-class MelodyTask(L.LightningModule):
+class MelodyTask(FilePredictions, L.LightningModule):
     """JDC melody extraction, supervised and teacher-student.
 
     Args:
@@ -132,6 +135,16 @@ class MelodyTask(L.LightningModule):
     def predict_song(self, audio: torch.Tensor) -> np.ndarray:
         """f0 in Hz every 10 ms for one 8 kHz mono song (samples,)."""
         return song_f0(self.model, audio, self.hparams.median)
+
+    predict_suffix = ".f0.txt"
+
+    def predict_file(self, path: Path, target: Path) -> list[Path]:
+        """Writes the f0 of one audio file as mir_eval two-column text (as `noisymss melody`)."""
+        from noisymss.data.annotations import write_f0
+
+        times, f0 = extract_f0(self.model, path, median=self.hparams.median)
+        write_f0(target, times, f0)
+        return [target]
 
     @torch.no_grad()
     def pseudo_label(self, audio: np.ndarray, top_k: int = 8, confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:

@@ -9,6 +9,7 @@ also separates the test songs whole (overlap-added chunks) and scores them with 
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import lightning as L
@@ -16,13 +17,14 @@ import torch
 from torchmetrics import MeanMetric
 
 from noisymss.models.separators import build_separator
+from noisymss.tasks.predict import FilePredictions
 from noisymss.separation.losses import REDUCTIONS, MultiDomainLoss, l1_loss, quantile_at, reduce_loss
 
 LOSSES = ("l1", "multi_domain")
 SILENT_RMS = 1e-4  # -80 dBFS: a reference this quiet is an absent source, left out of the SDR means
 
 
-class SeparatorTask(L.LightningModule):
+class SeparatorTask(FilePredictions, L.LightningModule):
     """Args:
         sources: source names, in the DataModule's class order (checked at fit start).
         arch: htdemucs | hdemucs | xumx (noisymss.models.separators).
@@ -178,6 +180,17 @@ class SeparatorTask(L.LightningModule):
             return separate_chunked(self.model, mixture.to(self.device), chunk, overlap=overlap, progress=progress)
         finally:
             self.train(was_training)
+
+    predict_suffix = ""  # a folder of stems per input
+
+    def predict_file(self, path: Path, target: Path) -> list[Path]:
+        """Writes `target/<source>.wav` for one input, at the input's rate and channels (as `noisymss separate`)."""
+        from noisymss.separation.inference import Separator, separate_file
+
+        hp = self.hparams
+        self.eval()
+        sep = Separator(self.model, self.sources, hp.sample_rate, hp.channels, hp.segment, hp.overlap, str(self.device))
+        return separate_file(sep, path, target)
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

@@ -12,7 +12,7 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 
 from noisymss.callbacks.teacher_student import TeacherStudent  # noqa: E402
-from noisymss.melody.data import MelodyDataModule  # noqa: E402
+from noisymss.data.melody import MelodyDataModule  # noqa: E402
 from noisymss.distributed import sharded_map  # noqa: E402
 from noisymss.tasks.melody import MelodyTask  # noqa: E402
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from noisymss.callbacks.teacher_student import TeacherStudent
-from noisymss.melody.data import MelodyDataModule
+from noisymss.data.melody import MelodyDataModule
 from noisymss.distributed import sharded_map
 from noisymss.tasks.melody import MelodyTask
 
@@ -42,7 +42,7 @@ def test_k_iterations_relabel_and_restart_the_optimiser(melody_corpus, tmp_path)
     assert versions == ["none", "teacher0", "teacher1"]
     assert [s[3] for s in spy.seen] == [0, 1, 2]
     assert ts.iteration == 2 and len(ts.history) == 2 and dm.noise_mode == "noisy_student"
-    assert set(spy.seen[1][1]) == set(dm.songs["unlabelled"].ids)
+    assert set(spy.seen[1][1]) == {e.id for e in dm.rows("unlabelled")}
     assert any(not np.array_equal(spy.seen[1][1][k], spy.seen[2][1][k]) for k in spy.seen[1][1])  # a new teacher
     assert len({s[2] for s in spy.seen}) == 3  # a fresh optimiser for every student
 

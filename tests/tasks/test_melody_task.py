@@ -2,7 +2,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from noisymss.melody.data import MelodyDataModule
+from noisymss.data.melody import MelodyDataModule
 from noisymss.melody.pitch import N_CLASSES, gaussian_targets
 from noisymss.tasks.melody import MelodyTask, melody_loss
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,8 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from noisymss.audio.io import AUDIO_EXTENSIONS, AudioError, AudioInfo, audio_info
+from noisymss.audio.io import AUDIO_EXTENSIONS, AudioError, AudioInfo, _short, audio_info
+from noisymss.audio.wav import read_wav_header
 from noisymss.data.catalog import Entry, make_entry
 
 BLOCK = 65536  # frames decoded at a time: memory stays flat for hour-long files
@@ -66,7 +66,8 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
         raise AudioError(str(err).replace(f"Error opening {str(path)!r}: ", "")) from None
     if info.frames <= 0:
         raise AudioError(f"{path}: empty (0 frames)")
-    declared = _wav_declared_frames(Path(path))
+    header = read_wav_header(path)
+    declared = header.declared_frames if header is not None else None
     if declared is not None and declared > info.frames:
         # libsndfile quietly shortens such a WAV to the bytes present; the header tells the truth.
         raise AudioError(f"{path}: truncated: header says {declared} frames, file holds {info.frames}")
@@ -158,36 +159,3 @@ def _rel_ref(ref: str, root: Path) -> str:
         return ""
     base, hash_, part = ref.partition("#")
     return rel(Path(base), root) + hash_ + part
-
-
-def _wav_declared_frames(path: Path) -> int | None:
-    """Frames a RIFF/WAVE header's data chunk declares; None if not a WAV or the size is unknown."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return None
-            block_align = 0
-            while True:
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return None
-                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-                if cid == b"fmt ":
-                    fmt = f.read(size)
-                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else 0
-                    f.seek(size & 1, os.SEEK_CUR)
-                    continue
-                elif cid == b"data":
-                    # 0 and 0xFFFFFFFF mean "unknown" (streaming writers); trust libsndfile then.
-                    if not block_align or size in (0, 0xFFFFFFFF):
-                        return None
-                    return size // block_align
-                f.seek(size + (size & 1), os.SEEK_CUR)  # chunks are word-aligned
-    except OSError:
-        return None
-
-
-def _short(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[-1][:200] if text else type(err).__name__

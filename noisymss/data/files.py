@@ -1,0 +1,33 @@
+"""Input files for `noisymss predict`: each item names a file and where its result goes."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from torch.utils.data import Dataset
+
+from noisymss.atomic import output_paths
+
+
+class InputFiles(Dataset):
+    """{'path': str, 'target': str} per input; targets are `out/<name><suffix>`, kept apart for
+    inputs that share a name (`noisymss.atomic.output_paths`).
+
+    Args:
+        paths: the input files.
+        out: the output folder.
+        suffix: appended to each input's name to make its target.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], out: str | Path, suffix: str):
+        self.paths = [Path(p) for p in paths]
+        missing = [str(p) for p in self.paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{missing[0]}: no such input file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        self.targets = output_paths(self.paths, Path(out), suffix)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> dict[str, str]:
+        return {"path": str(self.paths[i]), "target": str(self.targets[i])}
