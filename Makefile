@@ -65,18 +65,21 @@ bench-refine: $(STAMP)
 bench-separate: $(STAMP)
 	$(BIN)/python benchmarks/separation.py
 
+# The experiments (noisymss/experiments/runner.py): every run with 3 seeds (--seeds), mean and 95 %
+# interval in OUT/results.md; finished runs are kept, so a rerun only does what is missing.
 # Supervised vs basic / noisy teacher-student vs noisy student, scored on demo test songs and Bach10
-# (about 30 minutes on 2 cores; finished runs are kept, so a rerun only does what is missing).
+# (about 30 minutes per seed on 2 cores).
 exp-melody: $(STAMP)
 	$(BIN)/python -m noisymss.experiments.melody --out runs/exp_melody
 
 # Classifiers on noisy, self-refined (1 and 2 rounds, and in one fit) and clean labels, against the
-# truth of a demo corpus with 30 % label noise (about 15 minutes on 2 cores).
+# truth of a demo corpus with 30 % label noise (about 15 minutes per seed on 2 cores).
 exp-refine: $(STAMP)
 	$(BIN)/python -m noisymss.experiments.refine --out runs/exp_refine
 
 # Separators on clean, noisy, self-refined and clean-refined labels, and noisy + loss truncation,
-# scored with museval on held-out songs (runs exp-refine's refines first when they are missing).
+# scored with museval on held-out songs (runs exp-refine's refines first when they are missing;
+# about 35 minutes per seed on 2 cores).
 exp-separate: $(STAMP)
 	$(BIN)/python -m noisymss.experiments.separate --out runs/exp_separate
 

@@ -32,7 +32,8 @@ class LabelState(Protocol):
 
 class RelabelCallback(L.Callback):
     """Args:
-        every_n_epochs: epochs of training between relabels.
+        every_n_epochs: epochs of training between relabels; None: derived from the fit, so that
+            the rounds split it evenly (max_epochs = (rounds + 1) * every_n_epochs).
         rounds: relabels in the fit.
     Subclasses set `name` (for messages), `log_prefix` and `round_name` (logged as
     `<log_prefix>/<round_name>`).
@@ -42,8 +43,8 @@ class RelabelCallback(L.Callback):
     log_prefix = "relabel"
     round_name = "round"
 
-    def __init__(self, every_n_epochs: int, rounds: int):
-        if every_n_epochs < 1 or rounds < 0:
+    def __init__(self, every_n_epochs: int | None, rounds: int):
+        if (every_n_epochs is not None and every_n_epochs < 1) or rounds < 0:
             raise ValueError(f"{self.name}: every_n_epochs must be at least 1 and rounds at least 0, "
                              f"got {every_n_epochs} and {rounds}")
         self.every_n_epochs, self.rounds = every_n_epochs, rounds
@@ -60,6 +61,12 @@ class RelabelCallback(L.Callback):
         if not isinstance(trainer.datamodule, LabelState):
             raise ValueError(f"{self.name} needs a datamodule with label state (label_version, set_labels, state_dict); "
                              f"{type(trainer.datamodule).__name__} has none")
+        if self.every_n_epochs is None:
+            epochs = trainer.max_epochs
+            if epochs is None or epochs < 0 or epochs % (self.rounds + 1):
+                raise ValueError(f"{self.name}: {self.rounds} round(s) split the fit evenly only if trainer.max_epochs "
+                                 f"is a multiple of {self.rounds + 1} (got {epochs}); set it, or set every_n_epochs")
+            self.every_n_epochs = epochs // (self.rounds + 1)
         last = self.rounds * self.every_n_epochs
         if self.rounds and trainer.max_epochs is not None and 0 <= trainer.max_epochs <= last:
             raise ValueError(f"{self.name}: {self.rounds} round(s) every {self.every_n_epochs} epochs relabel after "

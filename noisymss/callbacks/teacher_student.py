@@ -4,8 +4,8 @@ Epochs [0, E) train the first teacher on labelled songs; at the end of every E e
 current model becomes the teacher: it labels the unlabelled songs (eval mode, sharded over DDP
 ranks, the same labels on every rank), the labels become the DataModule's new version, the
 student is re-initialised or continued, and the optimiser restarts. k iterations need
-`max_epochs = (k + 1) * E`. The lifecycle (schedule, eval mode, state, logging) is
-`RelabelCallback`'s; the pseudo labels are in the DataModule's state.
+`max_epochs = (k + 1) * E`; without E, it is derived from max_epochs. The lifecycle (schedule,
+eval mode, state, logging) is `RelabelCallback`'s; the pseudo labels are in the DataModule's state.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from noisymss.data.melody import check_mode
 class TeacherStudent(RelabelCallback):
     """Args:
         iterations: teacher → student rounds (k).
-        epochs_per_iteration: epochs of training per teacher or student (E).
+        epochs_per_iteration: epochs of training per teacher or student (E); None: max_epochs / (k + 1).
         mode: basic | noisy_student | noisy_teacher_student: who hears noise (see
             `noisymss.data.melody`).
         reinit_student: start each student from scratch (True) or continue from the teacher.
@@ -35,7 +35,7 @@ class TeacherStudent(RelabelCallback):
 
     name, log_prefix, round_name = "TeacherStudent", "ts", "iteration"
 
-    def __init__(self, iterations: int = 2, epochs_per_iteration: int = 3, mode: str = "noisy_student",
+    def __init__(self, iterations: int = 2, epochs_per_iteration: int | None = None, mode: str = "noisy_student",
                  reinit_student: bool = False, student_growth: float = 1.0, confidence: float = 0.0,
                  min_voiced: float = 0.2, top_k: int = 8, seed: int = 0):
         super().__init__(epochs_per_iteration, iterations)

@@ -1,4 +1,5 @@
-"""LightningDataModule over the mixer: one module serves the classifier, separator and melody views.
+"""The DataModule family: CatalogDataModule (what every noisymss DataModule shares) and MixDataModule,
+the classifier and separator view over the Mixer (the melody view is `noisymss.data.melody`).
 
 Labels are state: the label version in use (name + {id: classes}) lives in `state_dict()`, so a
 checkpoint resumes with the labels it was trained on, and `setup()` (which Lightning calls on

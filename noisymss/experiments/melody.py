@@ -1,7 +1,7 @@
 """`make exp-melody`: supervised-only vs the three teacher-student setups, same budget, scored on
 held-out demo songs and on real Bach10 recordings (melody = the violin part).
 
-Runs (each a `noisymss fit` of a repository config with one thing changed):
+Runs (each a repository run config with one thing changed; noisymss.experiments.runner):
 
     supervised             configs/supervised.yaml            labelled songs only
     basic                  configs/noisy_student.yaml         mode basic (no noise)
@@ -12,161 +12,108 @@ Runs (each a `noisymss fit` of a repository config with one thing changed):
     noisy_student_remix    as noisy_student, half the labelled patches remixed from stems
                            (each melody over other songs' accompaniment)
 
-Every run has the same epochs, examples per epoch, model and seed; the teacher-student runs spend
-their epochs as (iterations + 1) x epochs_per_iteration. Each finished run's last checkpoint is
-scored on the demo corpus's test split and on Bach10 (when the folder exists) with mir_eval; the
-validation OA of every iteration comes from the run's CSV log. Finished runs are kept, so a rerun
-only does what is missing. Results: OUT/results.csv and OUT/results.md.
+Every run has the same epochs, examples per epoch and model; the teacher-student runs spend their
+epochs as (iterations + 1) x epochs_per_iteration. Each seed's last checkpoint is scored by
+`noisymss validate` (validation songs), `noisymss test` (the corpus's test songs) and `noisymss
+test` on Bach10 (when the folder exists); the validation OA of the earlier iterations comes from
+the TeacherStudent state in the checkpoint. Results: OUT/results.csv (one row per run and seed)
+and OUT/results.md (mean and 95 % interval over seeds).
 
-    python -m noisymss.experiments.melody --out runs/exp_melody [--data DIR] [--jobs 2] [--bach10 DIR] [--quick]
+    python -m noisymss.experiments.melody --out runs/exp_melody [--data DIR] [--seeds 3] [--jobs 2]
+        [--bach10 DIR] [--runs a,b] [--quick]
 """
 from __future__ import annotations
 
-import argparse
-import csv
+import dataclasses
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
-from noisymss.experiments.common import fit_once, load_config, point_run_at, write_results
+from noisymss.experiments import runner
+from noisymss.experiments.runner import Eval, Run
+from noisymss.experiments.summary import Column, table
 
 DEFAULT_BACH10 = Path(__file__).resolve().parents[3] / "shared" / "data" / "bach10"
-RUNS = {  # name: (config, teacher-student mode or None, singing voice of the corpus, data settings changed)
-    "supervised": ("supervised.yaml", None, "mix", {}),
-    "basic": ("noisy_student.yaml", "basic", "mix", {}),
-    "noisy_teacher_student": ("noisy_student.yaml", "noisy_teacher_student", "mix", {}),
-    "noisy_student": ("noisy_student.yaml", "noisy_student", "mix", {}),
-    "supervised_oohs": ("supervised.yaml", None, "oohs", {}),
-    "noisy_student_oohs": ("noisy_student.yaml", "noisy_student", "oohs", {}),
-    "noisy_student_remix": ("noisy_student.yaml", "noisy_student", "mix", {"remix": 0.5, "cache_dir": "data/cache"}),
-}
+VOICE = {"supervised_oohs": "oohs", "noisy_student_oohs": "oohs"}  # the others sing with the corpus's own mix
+MODE = {"basic": "basic", "noisy_teacher_student": "noisy_teacher_student", "noisy_student": "noisy_student",
+        "noisy_student_oohs": "noisy_student", "noisy_student_remix": "noisy_student"}  # the TeacherStudent mode
+QUICK = {"trainer": {"max_epochs": 3}, "data": {"init_args": {"train_examples": 64}}}
+NAMES = ["supervised", "basic", "noisy_teacher_student", "noisy_student", "supervised_oohs", "noisy_student_oohs",
+         "noisy_student_remix"]
 
 
-def run_config(name: str, out: Path, corpora: dict[str, Path], quick: bool) -> dict:
-    """The repository config of a run, pointed at its corpus and run folder."""
-    config_name, mode, voice, data_changes = RUNS[name]
-    config = load_config(config_name)
-    trainer, data = config["trainer"], config["data"]["init_args"]
-    point_run_at(config, out / name, "exp_melody", name)
-    for callback in trainer.get("callbacks") or []:
-        if callback["class_path"].endswith("TeacherStudent"):
-            callback["init_args"]["mode"] = mode
+def runs(corpora: dict[str, Path], bach10: Path | None, quick: bool) -> list[Run]:
+    """The runs, on the rendered corpora ({voice: catalog}) and, where given, scored on Bach10 too."""
+    evals = (Eval("validate", "validate"), Eval("demo"))
+    if bach10:
+        evals += (Eval("bach10", overlay={"data": {"init_args": {"catalog": str(bach10)}}}),)
+
+    def run(name: str) -> Run:
+        data = {"catalog": str(corpora[VOICE.get(name, "mix")]), "demo": None, "num_workers": 0}  # 0: runs side by side
+        if name.endswith("remix"):
+            data["remix"] = 0.5
+        overlay = runner.merge({"data": {"init_args": data}}, QUICK if quick else {})
+        args: tuple[str, ...] = ()
+        if name in MODE:
+            args = ("--trainer.callbacks.init_args.mode", MODE[name])
             if quick:
-                callback["init_args"]["epochs_per_iteration"] = 1
-    data.update(catalog=str(corpora[voice] / "catalog.csv"), demo=None, num_workers=0, **data_changes)  # num_workers 0: runs go side by side
-    if quick:
-        trainer["max_epochs"] = 3
-        data["train_examples"] = 64
-    return config
+                args += ("--trainer.callbacks.init_args.epochs_per_iteration", "1")
+        return Run(name, "supervised.yaml" if name.startswith("supervised") else "noisy_student.yaml", overlay, args, evals)
+
+    return [run(name) for name in NAMES]
 
 
 def corpus_settings(voice: str, quick: bool):
-    """The demo corpus of the melody configs, with the given singing voice."""
-    from noisymss.data.synth.corpus import SynthSettings
-
-    demo = dict(load_config("noisy_student.yaml")["data"]["init_args"]["demo"])
+    """The demo corpus of configs/noisy_student.yaml, with the given singing voice."""
+    demo = runner.instantiate(["--config", str(runner.CONFIGS / "noisy_student.yaml")]).datamodule.demo
     if quick:
-        demo.update(songs=8, seconds=6.0, splits=[["labelled", 2], ["unlabelled", 2], ["valid", 2], ["test", 2]])
-    demo["splits"] = tuple(tuple(s) for s in demo["splits"])
-    return SynthSettings(**demo, voice=voice)
+        demo = dataclasses.replace(demo, songs=8, seconds=6.0,
+                                   splits=(("labelled", 2), ("unlabelled", 2), ("valid", 2), ("test", 2)))
+    return dataclasses.replace(demo, voice=voice)
 
 
-def score(ckpt: Path, catalog: Path, split: str) -> dict[str, float]:
-    """Mean mir_eval scores of a checkpoint over the mixtures of one catalog split."""
-    import torch
+def tables(rows: list[dict], has_bach10: bool) -> str:
+    def scores(header: str, ev: str, metrics: list[str]) -> list[Column]:
+        return [Column(f"{header} {m}", (f"{ev}:test/{m}",)) for m in metrics]
 
-    from noisymss.data.catalog import Catalog
-    from noisymss.data.songs import Songs
-    from noisymss.melody.features import SAMPLE_RATE
-    from noisymss.melody.inference import load_melody_model, song_f0
-    from noisymss.metrics.melody import METRICS, melody_scores
-
-    model = load_melody_model(ckpt)
-    cat = Catalog.load(catalog)
-    songs = Songs.load(cat, cat.mixtures(split), SAMPLE_RATE, with_f0=True)
-    per_song = [melody_scores(f0, song_f0(model.jdc, torch.from_numpy(x), model.median))
-                for x, f0 in zip(songs.audio, songs.f0)]
-    return {m: float(np.mean([s[m] for s in per_song])) for m in METRICS} | {"songs": len(per_song)}
+    columns = [Column("voice", about={n: VOICE.get(n, "mix") for n in NAMES}),
+               *scores("demo test", "demo", ["OA", "VR", "VFA", "RPA", "RCA"]),
+               *(scores("Bach10", "bach10", ["OA", "VR", "VFA", "RPA"]) if has_bach10 else []),
+               Column("validation OA per iteration", ("round1:ts/teacher_val_OA", "round2:ts/teacher_val_OA",
+                                                      "validate:val/OA"))]
+    return table(rows, columns)
 
 
-def iteration_oa(run_dir: Path) -> list[float]:
-    """Validation OA at the end of each teacher-student iteration (one value for supervised runs)."""
-    rows = list(csv.DictReader(open(next(run_dir.glob("csv/version_*/metrics.csv")))))
-    found = []
-    for i in range(10):
-        values = [r[f"val_iter{i}/OA"] for r in rows if r.get(f"val_iter{i}/OA")]
-        if values:
-            found.append(float(values[-1]))
-    return found
+def bach10_catalog(folder: Path, out: Path) -> Path | None:
+    """OUT/bach10.csv, indexed from the Bach10 folder once; None (and a note) when the folder is absent."""
+    if not folder.is_dir():
+        print(f"{folder}: not found; Bach10 columns left out", file=sys.stderr)
+        return None
+    catalog = out / "bach10.csv"
+    if not catalog.is_file():
+        from noisymss.data.sources import index_dir
 
-
-def table(results: list[dict], has_bach10: bool) -> str:
-    head = "| run | voice | demo test OA | VR | VFA | RPA | RCA |" + (" Bach10 OA | VR | VFA | RPA |" if has_bach10 else "") + \
-        " validation OA per iteration |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in results:
-        d, b = r["demo"], r.get("bach10")
-        row = f"| {r['run']} | {r['voice']} | {d['OA']:.1f} | {d['VR']:.1f} | {d['VFA']:.1f} | {d['RPA']:.1f} | {d['RCA']:.1f} |"
-        if has_bach10:
-            row += f" {b['OA']:.1f} | {b['VR']:.1f} | {b['VFA']:.1f} | {b['RPA']:.1f} |"
-        lines.append(row + " " + " → ".join(f"{v:.1f}" for v in r["val_oa"]) + " |")
-    return "\n".join(lines)
+        index_dir(folder, "bach10", progress=False)[0].save(catalog)
+    return catalog
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m noisymss.experiments.melody", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=Path("runs/exp_melody"))
+    ap = runner.parser("python -m noisymss.experiments.melody", __doc__, "runs/exp_melody")
     ap.add_argument("--data", type=Path, default=Path("data/melody_exp"), help="where the two demo corpora are rendered")
-    ap.add_argument("--jobs", type=int, default=2, help="runs trained side by side (each uses one core)")
     ap.add_argument("--bach10", type=Path, default=DEFAULT_BACH10, help="Bach10 folder (skipped when absent)")
-    ap.add_argument("--runs", default=",".join(RUNS), help="comma-separated subset of: " + ", ".join(RUNS))
-    ap.add_argument("--quick", action="store_true", help="tiny corpus and budget: checks the pipeline, not the method")
     args = ap.parse_args(argv)
-    names = [n for n in args.runs.split(",") if n]
-    unknown = [n for n in names if n not in RUNS]
-    if unknown:
-        ap.error(f"--runs: unknown run(s) {', '.join(unknown)}; choose from {', '.join(RUNS)}")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    base = (args.data.parent / f"{args.data.name}_quick" if args.quick else args.data).resolve()  # other settings, other folder
+    bach10 = bach10_catalog(args.bach10, out)
+    chosen = runner.select(runs({v: base / v / "catalog.csv" for v in ("mix", "oohs")}, bach10, args.quick), args.runs, ap)
 
     from noisymss.data.synth.corpus import synthesize
 
-    corpora = {}
-    for voice in sorted({RUNS[n][2] for n in names}):
-        base = args.data.parent / f"{args.data.name}_quick" if args.quick else args.data  # other settings, other folder
-        corpora[voice] = base / voice
-        synthesize(corpora[voice].resolve(), corpus_settings(voice, args.quick), jobs=os.cpu_count() or 1)
-    bach10 = None
-    if args.bach10.is_dir():
-        from noisymss.data.sources import index_dir
-
-        bach10 = out / "bach10.csv"
-        if not bach10.is_file():
-            index_dir(args.bach10, "bach10", progress=False)[0].save(bach10)
-    else:
-        print(f"{args.bach10}: not found; Bach10 columns left out", file=sys.stderr)
-
-    with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # threads only wait on the `noisymss fit` processes
-        ckpts = dict(zip(names, pool.map(lambda n: fit_once(run_config(n, out, corpora, args.quick), out / n, n), names)))
-    results = []
-    for name in names:
-        voice = RUNS[name][2]
-        r = {"run": name, "voice": voice, "demo": score(ckpts[name], corpora[voice] / "catalog.csv", "test"),
-             "val_oa": iteration_oa(out / name)}
-        if bach10:
-            r["bach10"] = score(ckpts[name], bach10, "test")
-        results.append(r)
-        print(f"{name}: demo OA {r['demo']['OA']:.1f}" + (f", Bach10 OA {r['bach10']['OA']:.1f}" if bach10 else ""))
-    flat = [{"run": r["run"], "voice": r["voice"], **{f"demo_{k}": v for k, v in r["demo"].items()},
-             **{f"bach10_{k}": v for k, v in r.get("bach10", {}).items()},
-             "val_oa_per_iteration": " ".join(f"{v:.2f}" for v in r["val_oa"])} for r in results]
-    md = table(results, bach10 is not None)
-    write_results(out, flat, md)
-    print("\n" + md)
-    return 0
+    for voice in sorted({VOICE.get(r.name, "mix") for r in chosen}):
+        synthesize(base / voice, corpus_settings(voice, args.quick), jobs=os.cpu_count() or 1)
+    rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
+    return runner.finish(out, rows, notes, crashed, tables(rows, bach10 is not None))
 
 
 if __name__ == "__main__":

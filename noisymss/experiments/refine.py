@@ -1,144 +1,89 @@
 """`make exp-refine`: self-refining of noisy stem labels (Koo et al. 2023) on a demo corpus with 30 %
 label noise (swapped classes and merged stems), against the truth the corpus knows.
 
-Runs (each a `noisymss fit` of configs/classifier.yaml with the label version changed, and the same
-epochs, examples per epoch, model and seed; refines are `noisymss refine` with its defaults):
+Runs (each configs/classifier.yaml with the label version changed, and the same epochs, examples
+per epoch and model; refines are `noisymss refine` with its defaults; noisymss.experiments.runner):
 
-    noisy     trained on the given (noisy) labels      -> refine -> label version round1
-    round1    trained on round1                        -> refine -> label version round2
-    round2    trained on round2                        (the self-refined classifier after 2 rounds)
-    clean     trained on the true labels               -> refine -> label version clean_refined
+    noisy     trained on the given (noisy) labels      -> refine -> label version round1_s<seed>
+    round1    trained on round1_s<seed>                -> refine -> label version round2_s<seed>
+    round2    trained on round2_s<seed>                (the self-refined classifier after 2 rounds)
+    clean     trained on the true labels               -> refine -> label version clean_refined_s<seed>
     in_fit    configs/self_refine.yaml: 2 rounds inside one fit of the same epochs
-              (versions in_fit1, in_fit2 written by the callback)
 
-Reported: (a) exact match and macro F1 against the truth of the training stems' labels under each
-version; (b) test exact match, macro F1 and mAP of every classifier on seeded mixtures of the test
-songs, scored with the true labels; (c) the clean classifier's refine, for comparison with the
-paper. The runs go in two lanes (noisy → round1 → round2, and clean → in_fit) side by side.
-Finished runs and written versions are kept, so a rerun only does what is missing.
+Each seed refines into its own label versions, so seed s of round1 trains on what seed s of noisy
+refined. Reported, as mean and 95 % interval over seeds: (a) exact match, macro F1 and stems
+changed against the truth of the training stems, for the labels each run trains on and those its
+refine (or its in-fit rounds) wrote; (b) `noisymss test` of every classifier: exact match, macro F1
+and mAP on the seeded test mixtures of the test songs, labelled with the truth. Finished runs and
+written versions are kept, so a rerun only does what is missing; a version of the same name made
+by anything else is refused (give each experiment its own --data).
 Results: OUT/results.csv and OUT/results.md.
 
-    python -m noisymss.experiments.refine --out runs/exp_refine [--data DIR] [--epochs 12] [--jobs 2] [--quick]
+    python -m noisymss.experiments.refine --out runs/exp_refine [--data DIR] [--epochs 12] [--seeds 3]
+        [--jobs 2] [--quick]
 """
 from __future__ import annotations
 
-import argparse
-import csv
+import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-import yaml
+from noisymss.experiments import runner
+from noisymss.experiments.runner import Run
+from noisymss.experiments.summary import Column, table
 
-from noisymss.atomic import atomic_write_text
-from noisymss.experiments.common import fit_once, load_config, noisymss, point_run_at, write_results
-
-CLASSES_CONFIG, SELF_REFINE_CONFIG = "classifier.yaml", "self_refine.yaml"
-ROUNDS = 2
-# run: (label version it trains on, label version its refine writes or None)
-CHAIN = {"noisy": ("given", "round1"), "round1": ("round1", "round2"), "round2": ("round2", None)}
-CLEAN = {"clean": ("true", "clean_refined")}
+ROUNDS = 2  # of the in-fit run
+ROUND1, ROUND2, CLEAN_REFINED = "round1_s{seed}", "round2_s{seed}", "clean_refined_s{seed}"
+QUICK = {"data": {"init_args": {"train_examples": 64, "val_examples": 32, "test_examples": 32}}}
+TRAINED_ON = {"noisy": "given (noisy)", "round1": "round1", "round2": "round2 (self-refined)", "clean": "true labels",
+              "in_fit": "given, refined in the fit twice"}
 
 
-def run_config(name: str, out: Path, catalog: Path, epochs: int, quick: bool) -> dict:
-    """The repository config of a run, pointed at the corpus and the run folder."""
-    config = load_config(SELF_REFINE_CONFIG if name == "in_fit" else CLASSES_CONFIG)
-    point_run_at(config, out / name, "exp_refine", name)
-    data = config["data"]["init_args"]
-    data.update(catalog=str(catalog), demo=None, num_workers=0)  # num_workers 0: two runs go side by side
-    if name != "in_fit":
-        data["label_version"] = {**CHAIN, **CLEAN}[name][0]
-    for callback in config["trainer"].get("callbacks") or []:
-        if callback["class_path"].endswith("SelfRefine"):
-            callback["init_args"].update(every_n_epochs=max(1, epochs // (ROUNDS + 1)), rounds=ROUNDS,
-                                         write_versions=True, prefix="in_fit")
-    config["trainer"]["max_epochs"] = epochs
-    if quick:
-        data.update(train_examples=64, val_examples=32, test_examples=32)
-    return config
+def runs(catalog: Path, epochs: int, quick: bool) -> list[Run]:
+    """The runs on the corpus `catalog`, each `epochs` epochs."""
+    budget = runner.merge({"trainer": {"max_epochs": epochs},
+                           "data": {"init_args": {"catalog": str(catalog), "demo": None, "num_workers": 0}}},
+                          QUICK if quick else {})  # num_workers 0: runs go side by side
 
+    def classifier(name: str, trains_on: str, writes: str | None = None, needs: tuple[str, ...] = ()) -> Run:
+        overlay = runner.merge(budget, {"data": {"init_args": {"label_version": trains_on}}})
+        labels = {"trained_on": trains_on, **({"refined": writes} if writes else {})}
+        return Run(name, "classifier.yaml", overlay, refine=writes, needs=needs, labels=labels)
 
-def refine_once(config: dict, ckpt: Path, version: str, catalog: Path, log: Path) -> None:
-    """`noisymss refine` of a checkpoint into `version` (unless that version exists)."""
-    from noisymss.data.catalog import Catalog
-
-    cat = Catalog.load(catalog)
-    if version in cat.label_versions():
-        made_by = str(cat.provenance(version).get("checkpoint", ""))
-        if Path(made_by).resolve() != ckpt.resolve():  # another experiment's labels: never train on those silently
-            raise RuntimeError(f"label version '{version}' of {catalog} was made by {made_by or 'something else'}, not by "
-                               f"{ckpt}; give this experiment its own --data folder")
-        return
-    config_path = log.with_suffix(".yaml")
-    atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
-    noisymss(["refine", "--config", str(config_path), "--ckpt_path", str(ckpt), "--version", version], log)
-
-
-def test_scores(config: dict, ckpt: Path, run_dir: Path) -> dict[str, float]:
-    """`noisymss test` of a checkpoint on the test songs (true labels): exact match, macro F1, mAP."""
-    config = dict(config, trainer=dict(config["trainer"], callbacks=[], logger=[
-        {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": str(run_dir), "name": "test"}}]))
-    config_path = run_dir.parent / f"{run_dir.name}_test.yaml"
-    atomic_write_text(config_path, yaml.safe_dump(config, sort_keys=False))
-    noisymss(["test", "--config", str(config_path), "--ckpt_path", str(ckpt)], run_dir.parent / f"{run_dir.name}_test.log")
-    latest = max(run_dir.glob("test/version_*/metrics.csv"), key=lambda p: p.stat().st_mtime)
-    row = [r for r in csv.DictReader(open(latest)) if r.get("test/exact_match")][-1]
-    return {k: float(row[f"test/{k}"]) for k in ("exact_match", "macro_f1", "mAP")}
-
-
-def label_scores(catalog: Path, version: str, classes: list[str], split: str = "train") -> dict[str, float]:
-    """Exact match and macro F1 (in %) of one label version against the truth, over one split's stems."""
-    from noisymss.data.catalog import Catalog
-    from noisymss.refine import f1_percent
-
-    cat = Catalog.load(catalog)
-    labels, stems = cat.labels(version), cat.stems(split)
-    given = cat.labels("given")
-    f1 = [f1_percent([c in labels[e.id] for e in stems], [c in e.true_labels for e in stems]) for c in classes]
-    return {"exact_match": float(100 * np.mean([set(labels[e.id]) == set(e.true_labels) for e in stems])),
-            "macro_f1": float(np.nanmean(f1)),
-            "changed": int(sum(set(labels[e.id]) != set(given[e.id]) for e in stems)), "stems": len(stems)}
+    every = str(epochs // (ROUNDS + 1))
+    in_fit = Run("in_fit", "self_refine.yaml", runner.merge(budget, {"data": {"init_args": {"label_version": "given"}}}),
+                 ("--trainer.callbacks.init_args.every_n_epochs", every, "--trainer.callbacks.init_args.rounds", str(ROUNDS)),
+                 labels={"trained_on": "given"})
+    return [classifier("noisy", "given", ROUND1), classifier("round1", ROUND1, ROUND2, ("noisy",)),
+            classifier("round2", ROUND2, needs=("round1",)), classifier("clean", "true", CLEAN_REFINED), in_fit]
 
 
 def corpus_settings(quick: bool):
     """The demo corpus of configs/classifier.yaml (30 % label noise)."""
-    from noisymss.data.synth.corpus import SynthSettings
-
-    demo = dict(load_config(CLASSES_CONFIG)["data"]["init_args"]["demo"])
-    if quick:
-        demo.update(songs=10, seconds=6.0)
-    return SynthSettings(**demo)
+    demo = runner.instantiate(["--config", str(runner.CONFIGS / "classifier.yaml")]).datamodule.demo
+    return dataclasses.replace(demo, songs=10, seconds=6.0) if quick else demo
 
 
-VERSIONS = [  # (label version, how it was made)
-    ("given", "given (30 % noise)"), ("round1", "refined by `noisy` (round 1)"),
-    ("round2", "refined by `round1` (round 2)"), ("in_fit1", "in-fit round 1"), ("in_fit2", "in-fit round 2"),
-    ("clean_refined", "refined by `clean` (c)"),
-]
-TRAINED_ON = {"clean": "true labels", "noisy": "given (noisy)", "round1": "round1", "round2": "round2 (self-refined)",
-              "in_fit": "given, refined in the fit twice"}
-
-
-def tables(labels: dict[str, dict], tests: dict[str, dict]) -> str:
-    lines = ["| label version | made by | exact match vs truth (train stems) | macro F1 | stems changed |", "|---|---|---|---|---|"]
-    for version, made_by in VERSIONS:
-        if version in labels:
-            s = labels[version]
-            lines.append(f"| {version} | {made_by} | {s['exact_match']:.1f} | {s['macro_f1']:.1f} | {s['changed']} of {s['stems']} |")
-    lines += ["", "| classifier | trained on | test exact match | test macro F1 | test mAP |", "|---|---|---|---|---|"]
-    for run, s in tests.items():
-        lines.append(f"| {run} | {TRAINED_ON[run]} | {s['exact_match']:.1f} | {s['macro_f1']:.1f} | {s['mAP']:.1f} |")
-    return "\n".join(lines)
+def tables(rows: list[dict]) -> str:
+    trained_on = Column("trained on", about=TRAINED_ON)
+    rounds = lambda metric: tuple(f"round{r}:refine/{metric}" for r in range(1, ROUNDS + 1))  # noqa: E731
+    labels = table(rows, [
+        trained_on,
+        Column("its labels: exact match", ("trained_on:exact_match",)),
+        Column("macro F1", ("trained_on:macro_f1",)),
+        Column("its refine (in-fit rounds): exact match", ("refined:exact_match", *rounds("exact_match_vs_truth"))),
+        Column("macro F1", ("refined:macro_f1",)),
+        Column("stems changed", ("refined:changed", *rounds("changed_stems"))),
+    ])
+    tests = table(rows, [trained_on, *(Column(f"test {m}", (f"test:test/{m}",)) for m in ["exact_match", "macro_f1", "mAP"])])
+    return (f"Label versions against the truth (training stems):\n\n{labels}\n\n"
+            f"Classifiers (`noisymss test`: test mixtures, true labels):\n\n{tests}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m noisymss.experiments.refine", description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, default=Path("runs/exp_refine"))
+    ap = runner.parser("python -m noisymss.experiments.refine", __doc__, "runs/exp_refine")
     ap.add_argument("--data", type=Path, default=Path("data/refine_exp"), help="where the demo corpus is rendered")
     ap.add_argument("--epochs", type=int, default=12, help="epochs of every classifier (same budget for all)")
-    ap.add_argument("--jobs", type=int, default=2, help="lanes of runs side by side (each uses one core)")
-    ap.add_argument("--quick", action="store_true", help="tiny corpus and budget: checks the pipeline, not the method")
     args = ap.parse_args(argv)
     if args.epochs < ROUNDS + 1:
         ap.error(f"--epochs {args.epochs}: give at least {ROUNDS + 1} (the in-fit run needs one epoch per round and after)")
@@ -149,34 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
     data = (args.data.parent / f"{args.data.name}_quick" if args.quick else args.data).resolve()
     catalog = synthesize(data, corpus_settings(args.quick), jobs=os.cpu_count() or 1).path
-    epochs = ROUNDS + 1 if args.quick else args.epochs
-    configs = {n: run_config(n, out, catalog, epochs, args.quick) for n in [*CHAIN, *CLEAN, "in_fit"]}
-    ckpts: dict[str, Path] = {}
-
-    def lane(names: list[str]) -> None:
-        for name in names:
-            ckpts[name] = fit_once(configs[name], out / name, name)
-            writes = {**CHAIN, **CLEAN}.get(name, (None, None))[1]
-            if writes:
-                refine_once(configs[name], ckpts[name], writes, catalog, out / f"{name}_refine.log")
-
-    lanes = [list(CHAIN), [*CLEAN, "in_fit"]]
-    if args.jobs > 1:
-        with ThreadPoolExecutor(2) as pool:  # threads only wait on the `noisymss` processes
-            list(pool.map(lane, lanes))
-    else:
-        for names in lanes:
-            lane(names)
-
-    classes = configs["noisy"]["data"]["init_args"]["classes"]
-    labels = {v: label_scores(catalog, v, classes) for v, _ in VERSIONS}
-    tests = {n: test_scores(configs[n], ckpts[n], out / n) for n in ["clean", *CHAIN, "in_fit"]}
-    rows = [{"kind": "labels", "name": v, **s} for v, s in labels.items()] + \
-           [{"kind": "classifier", "name": n, **{f"test_{k}": v for k, v in s.items()}} for n, s in tests.items()]
-    md = tables(labels, tests)
-    write_results(out, rows, md)
-    print("\n" + md)
-    return 0
+    chosen = runner.select(runs(catalog, ROUNDS + 1 if args.quick else args.epochs, args.quick), args.runs, ap)
+    rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
+    return runner.finish(out, rows, notes, crashed, tables(rows))
 
 
 if __name__ == "__main__":

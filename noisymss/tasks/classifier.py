@@ -38,6 +38,9 @@ class ClassifierTask(FilePredictions, L.LightningModule):
                  sample_rate: int = 44100, lr: float = 1e-3, weight_decay: float = 0.05, label_smoothing: float = 0.0,
                  threshold: float = 0.5):
         super().__init__()
+        if not classes:
+            raise ValueError("no classes: the model is built for a fixed list of classes; give them in data.init_args.classes "
+                             "(the CLI copies them to the model)")
         if size not in SIZES:
             raise ValueError(f"size '{size}': choose one of {', '.join(SIZES)}")
         self.save_hyperparameters()
@@ -117,8 +120,9 @@ class ClassifierTask(FilePredictions, L.LightningModule):
     predict_suffix = ".labels.json"
 
     def predict_file(self, path: Path, target: Path) -> list[Path]:
-        """Writes the classes heard in one file and their probabilities (mean over its audible windows,
-        as `noisymss refine` scores a stem) as JSON: {file, status, probabilities, labels}."""
+        """Writes the classes heard in one file and their probabilities as JSON: {file, status, reason,
+        probabilities, labels}. Scored as `noisymss refine` scores a stem, with its default windows
+        (3 s every 1.5 s, stereo): the mean over the file's audible windows."""
         from noisymss.atomic import atomic_write_text
         from noisymss.refine import RefineSettings, labels_from, score_stem
 

@@ -36,7 +36,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
     """JDC melody extraction, supervised and teacher-student.
 
     Args:
-        width: JDC width (1.0 = the published 4.2 M-parameter model; 0.25 for CPU runs).
+        width: JDC width (1.0 = the published 4.2 M-parameter model; 0.125 in the CPU configs).
         lr, weight_decay: AdamW settings.
         alpha: voicing loss weight (0.5, as in JDC).
         sigma, radius, normalize_targets: Gaussian label blur; normalised targets make every frame

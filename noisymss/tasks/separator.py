@@ -49,6 +49,9 @@ class SeparatorTask(FilePredictions, L.LightningModule):
                  robust: str = "mean", quantile_schedule: Sequence[Sequence[float]] = ((0, 1.0),), lr: float = 3e-4,
                  weight_decay: float = 0.0, overlap: float = 0.25, log_audio_songs: int = 2):
         super().__init__()
+        if not sources:
+            raise ValueError("no sources: the model is built for a fixed list of classes; give them in data.init_args.classes "
+                             "(the CLI copies them to the model)")
         if loss not in LOSSES:
             raise ValueError(f"loss '{loss}': choose one of {', '.join(LOSSES)}")
         if loss_args and loss != "multi_domain":

@@ -2,30 +2,58 @@ import csv
 
 import pytest
 
-from noisymss.experiments.melody import RUNS, main, run_config
+from noisymss.callbacks.teacher_student import TeacherStudent
+from noisymss.experiments import melody
+
+CALLBACKS = "trainer.callbacks"
 
 
-def test_run_configs_change_only_mode_corpus_and_folders(tmp_path):
-    corpora = {"mix": tmp_path / "mix", "oohs": tmp_path / "oohs"}
-    configs = {name: run_config(name, tmp_path, corpora, quick=False) for name in RUNS}
-    budgets = {(c["trainer"]["max_epochs"], c["data"]["init_args"]["train_examples"], c["model"]["init_args"]["width"])
-               for c in configs.values()}
-    assert len(budgets) == 1  # the same budget and model for every run
-    modes = {name: [cb["init_args"]["mode"] for cb in c["trainer"].get("callbacks") or [] if cb["class_path"].endswith("TeacherStudent")]
-             for name, c in configs.items()}
-    assert modes["supervised"] == [] and modes["noisy_student"] == ["noisy_student"] and modes["basic"] == ["basic"]
-    assert configs["noisy_student_oohs"]["data"]["init_args"]["catalog"] == str(tmp_path / "oohs" / "catalog.csv")
-    assert all(c["trainer"]["default_root_dir"] == str(tmp_path / name) for name, c in configs.items())
+def _runs(tmp_path, quick=False):
+    corpora = {"mix": tmp_path / "mix" / "catalog.csv", "oohs": tmp_path / "oohs" / "catalog.csv"}
+    return melody.runs(corpora, tmp_path / "bach10.csv", quick)
+
+
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_runs_share_one_budget_and_differ_only_where_intended(resolve, differing, tmp_path, quick):
+    runs = _runs(tmp_path, quick)
+    resolved = resolve(runs)
+    teacher_student = {n: r for n, r in resolved.items() if n in melody.MODE}
+    supervised = {n: r for n, r in resolved.items() if n not in melody.MODE}
+    # one budget and model everywhere; supervised runs lack only the teacher (and its loader reloads)
+    assert {k for k in differing(resolved) if not k.startswith(CALLBACKS)} == {
+        "data.init_args.catalog", "data.init_args.remix", "trainer.reload_dataloaders_every_n_epochs"}
+    assert differing(teacher_student) == {"data.init_args.catalog", "data.init_args.remix", f"{CALLBACKS}.0.init_args.mode"}
+    assert differing(supervised) == {"data.init_args.catalog"}
+    modes = {n: [c.mode for c in cli.trainer.callbacks if isinstance(c, TeacherStudent)] for n, (_, cli) in resolved.items()}
+    assert modes == {n: [melody.MODE[n]] if n in melody.MODE else [] for n in melody.NAMES}
+    for _, cli in resolved.values():  # the teacher-student schedule spends exactly the budget
+        for c in (c for c in cli.trainer.callbacks if isinstance(c, TeacherStudent)):
+            if c.every_n_epochs is None:  # derived at fit start: the iterations split max_epochs evenly
+                assert cli.trainer.max_epochs % (c.iterations + 1) == 0
+            else:
+                assert (c.iterations + 1) * c.every_n_epochs == cli.trainer.max_epochs
+    catalogs = {n: str(cli.datamodule.catalog_path) for n, (_, cli) in resolved.items()}
+    assert catalogs["noisy_student_oohs"] == str(tmp_path / "oohs" / "catalog.csv")
+    assert catalogs["noisy_student"] == str(tmp_path / "mix" / "catalog.csv")
+    assert resolved["noisy_student_remix"][1].datamodule.remix == 0.5
+    assert all([e.name for e in r.evals] == ["validate", "demo", "bach10"] for r in runs)
+    assert runs[0].evals[2].overlay["data"]["init_args"]["catalog"] == str(tmp_path / "bach10.csv")
 
 
 @pytest.mark.slow
 def test_quick_experiment_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert main(["--quick", "--runs", "supervised,noisy_student", "--out", str(tmp_path / "runs"),
-                 "--data", str(tmp_path / "data")]) == 0
+    args = ["--quick", "--runs", "supervised,noisy_student", "--out", str(tmp_path / "runs"), "--data", str(tmp_path / "data")]
+    assert melody.main(args) == 0
     rows = list(csv.DictReader(open(tmp_path / "runs" / "results.csv")))
-    assert [r["run"] for r in rows] == ["supervised", "noisy_student"]
-    assert all(0.0 <= float(r["demo_OA"]) <= 100.0 for r in rows)
-    assert len(rows[1]["val_oa_per_iteration"].split()) == 3  # teacher, student 1, student 2
+    assert [(r["run"], r["seed"]) for r in rows] == [("supervised", "0"), ("noisy_student", "0")]
+    assert all(0.0 <= float(r["demo:test/OA"]) <= 100.0 for r in rows)
+    if melody.DEFAULT_BACH10.is_dir():
+        assert all(0.0 <= float(r["bach10:test/OA"]) <= 100.0 for r in rows)
+    # teacher, student 1 (from the checkpointed TeacherStudent state), then the final validation
+    assert rows[1]["round1:ts/teacher_val_OA"] and rows[1]["round2:ts/teacher_val_OA"] and rows[1]["validate:val/OA"]
+    assert not rows[0].get("round1:ts/teacher_val_OA")
+    md = (tmp_path / "runs" / "results.md").read_text()
+    assert md.count(" → ") >= 2 and "| noisy_student | 1 |" in md
     with pytest.raises(SystemExit):
-        main(["--runs", "nope"])
+        melody.main(["--runs", "nope", "--out", str(tmp_path / "runs")])

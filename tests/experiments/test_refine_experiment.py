@@ -2,31 +2,48 @@ import csv
 
 import pytest
 
-from noisymss.experiments.refine import CHAIN, CLEAN, ROUNDS, main, run_config
+from noisymss.callbacks.self_refine import SelfRefine
+from noisymss.experiments import refine
 
 
-def test_run_configs_share_one_budget_and_differ_in_labels(tmp_path):
+def test_runs_share_one_budget_and_differ_in_labels(resolve, differing, tmp_path):
     catalog = tmp_path / "corpus" / "catalog.csv"
-    configs = {n: run_config(n, tmp_path, catalog, epochs=12, quick=False) for n in [*CHAIN, *CLEAN, "in_fit"]}
-    budgets = {(c["trainer"]["max_epochs"], c["data"]["init_args"]["train_examples"], c["model"]["init_args"]["size"],
-                c["seed_everything"]) for c in configs.values()}
-    assert len(budgets) == 1
-    trained_on = {n: c["data"]["init_args"]["label_version"] for n, c in configs.items()}
-    assert trained_on == {"noisy": "given", "round1": "round1", "round2": "round2", "clean": "true", "in_fit": "given"}
-    assert all(c["data"]["init_args"]["eval_label_version"] == "true" for c in configs.values())
-    refine = [cb["init_args"] for cb in configs["in_fit"]["trainer"]["callbacks"] if cb["class_path"].endswith("SelfRefine")]
-    assert len(refine) == 1 and refine[0]["rounds"] == ROUNDS and refine[0]["every_n_epochs"] == 4
-    assert all(c["data"]["init_args"]["catalog"] == str(catalog) for c in configs.values())
+    runs = refine.runs(catalog, epochs=12, quick=False)
+    resolved = resolve(runs)
+    classifiers = {n: r for n, r in resolved.items() if n != "in_fit"}
+    assert differing(classifiers) == {"data.init_args.label_version"}
+    assert {k for k in differing(resolved) if not k.startswith("trainer.callbacks")} == {
+        "data.init_args.label_version", "trainer.reload_dataloaders_every_n_epochs"}
+    trained_on = {n: cli.datamodule.label_version for n, (_, cli) in resolved.items()}
+    assert trained_on == {"noisy": "given", "round1": "round1_s0", "round2": "round2_s0", "clean": "true", "in_fit": "given"}
+    assert all(cli.datamodule.eval_label_version == "true" and str(cli.datamodule.catalog_path) == str(catalog)
+               for _, cli in resolved.values())
+    in_fit = resolved["in_fit"][1]
+    rounds = [c for c in in_fit.trainer.callbacks if isinstance(c, SelfRefine)]
+    assert len(rounds) == 1 and rounds[0].rounds == refine.ROUNDS and rounds[0].every_n_epochs == 4
+    assert not any(isinstance(c, SelfRefine) for n, (_, cli) in classifiers.items() for c in cli.trainer.callbacks)
+    # each refine feeds the next run of the same seed
+    by_name = {r.name: r for r in runs}
+    assert (by_name["noisy"].refine, by_name["round1"].refine, by_name["clean"].refine) == (
+        refine.ROUND1, refine.ROUND2, refine.CLEAN_REFINED)
+    assert by_name["round1"].needs == ("noisy",) and by_name["round2"].needs == ("round1",)
 
 
 @pytest.mark.slow
 def test_quick_experiment_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert main(["--quick", "--out", str(tmp_path / "runs"), "--data", str(tmp_path / "data")]) == 0
-    rows = {r["name"]: r for r in csv.DictReader(open(tmp_path / "runs" / "results.csv"))}
-    assert {"given", "round1", "round2", "in_fit1", "in_fit2", "clean_refined"} <= set(rows)
-    assert {"clean", "noisy", "round1", "round2", "in_fit"} <= set(rows)
-    assert float(rows["given"]["changed"]) == 0
-    assert all(0.0 <= float(rows[n]["test_exact_match"]) <= 100.0 for n in ["clean", "noisy", "round2"])
-    # a rerun keeps finished runs and versions: it only tests again
-    assert main(["--quick", "--out", str(tmp_path / "runs"), "--data", str(tmp_path / "data")]) == 0
+    args = ["--quick", "--out", str(tmp_path / "runs"), "--data", str(tmp_path / "data")]
+    assert refine.main(args) == 0
+    rows = {r["run"]: r for r in csv.DictReader(open(tmp_path / "runs" / "results.csv"))}
+    assert set(rows) == {"noisy", "round1", "round2", "clean", "in_fit"}
+    assert float(rows["noisy"]["trained_on:changed"]) == 0 and float(rows["clean"]["trained_on:exact_match"]) == 100
+    assert rows["round1"]["trained_on:exact_match"] == rows["noisy"]["refined:exact_match"]  # what noisy wrote
+    assert rows["in_fit"]["round1:refine/exact_match_vs_truth"] and rows["in_fit"]["round2:refine/changed_stems"]
+    assert all(0.0 <= float(r["test:test/exact_match"]) <= 100.0 for r in rows.values())
+    folder = tmp_path / "runs" / "noisy-seed0"
+    assert (folder / "fit.done").is_file() and (folder / "refine.done").is_file()
+    written = (folder / "test" / "results" / "test-last.json").stat().st_mtime
+    # a rerun keeps finished runs, versions and scores: nothing is trained, refined or tested again
+    assert refine.main(args) == 0
+    assert (folder / "test" / "results" / "test-last.json").stat().st_mtime == written
+    assert (tmp_path / "runs" / "results.csv").read_text().count("\n") == 6
