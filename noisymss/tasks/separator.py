@@ -121,8 +121,7 @@ class SeparatorTask(FilePredictions, L.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
         loss, out = self.model_step(batch)
         self.log("train/loss", loss, prog_bar=True)
-        if self.hparams.robust != "mean":  # the share of losses truncation or masking kept (1 otherwise)
-            self.log("train/kept", out["kept"].float().mean())
+        self.log("train/kept", out["kept"].float().mean())
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], _) -> None:
