@@ -33,7 +33,8 @@ def _tiny(catalog, root):
             "--data.init_args.demo", "null"]
 
 
-@pytest.mark.parametrize("config", ["separator_htdemucs.yaml", "separator_xumx.yaml"])
+@pytest.mark.parametrize("config", ["separator_htdemucs.yaml",
+                                    pytest.param("separator_xumx.yaml", marks=pytest.mark.slow)])  # keeps make test < 10 min
 def test_fit_test_and_separate_from_the_repository_configs(config, duets, tmp_path):
     pytest.importorskip("museval")
     shutil.copytree(duets.parent, tmp_path / "data")
