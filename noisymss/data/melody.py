@@ -203,10 +203,12 @@ class MelodyDataModule(CatalogDataModule):
                                f"have {sorted({e.split for e in self.catalog.mixtures()})}")
         usable = []
         for e in rows:
+            if role != "unlabelled" and not e.annotation:  # checked before decoding a song we would not use
+                print(f"skipped {role} song {e.id}: no f0 annotation in the catalog")
+                continue
             failed = self.store.preload([str(self.catalog.resolve(e.path))])
-            reason = failed[0][1] if failed else "no f0 annotation in the catalog" if role != "unlabelled" and not e.annotation else ""
-            if reason:
-                print(f"skipped {role} song {e.id}: {reason}")
+            if failed:
+                print(f"skipped {role} song {e.id}: {failed[0][1]}")
             else:
                 usable.append(e)
         return usable
@@ -264,7 +266,9 @@ class MelodyDataModule(CatalogDataModule):
         paths = {e.id: str(self.catalog.resolve(e.path)) for e in self.rows("unlabelled")}
         if self.noise_mode == "noisy_teacher_student" and self._heard_iteration != self.iteration:
             for i, path in enumerate(paths.values()):
-                clean = self._clean.setdefault(path, self.store.load(path))
+                if path not in self._clean:  # the store holds the clean song until its first noise
+                    self._clean[path] = self.store.load(path)
+                clean = self._clean[path]
                 rng = generator(self.seed, "melody/teacher_noise", self.iteration, i)
                 self.store.put(path, RandAudioAugment()(clean, SAMPLE_RATE, rng))
             self._heard_iteration = self.iteration
