@@ -38,20 +38,21 @@ test-all: $(STAMP)
 
 # The main job (teacher-student melody extraction; renders its demo corpus on first run), a look at
 # the label-noise corpus, then self-refining: the instrument classifier on noisy labels, its refine
-# into a new label version (named by the time, so a rerun never replaces one), and a short
-# separator run on the refined catalog, tested on whole songs with museval.
+# into a new label version, and a short separator run on the refined catalog, tested on whole songs
+# with museval. Each `make demo` has its own run folder and label version, named by the time, so a
+# rerun never meets (and is never refused by) an earlier run's checkpoints.
+DEMO_RUN := runs/demo_$(shell date +%Y%m%d_%H%M%S)
 demo: $(STAMP)
-	$(BIN)/noisymss fit --config configs/noisy_student.yaml
+	$(BIN)/noisymss fit --config configs/noisy_student.yaml --trainer.default_root_dir $(DEMO_RUN)/noisy_student
 	$(BIN)/noisymss synth --out $(DEMO_DIR) --songs 12 --seconds 20 --seed 0 --label-noise 0.3
-	$(BIN)/noisymss preview $(DEMO_DIR)/catalog.csv --batches 2 --batch-size 4 --audio-out $(DEMO_DIR)/preview
-	$(BIN)/noisymss fit --config configs/classifier.yaml
-	version=refined_$$(date +%Y%m%d_%H%M%S) && \
-	ckpt=$$(ls -t $$(find runs/classifier -name last.ckpt) | head -1) && \
-	$(BIN)/noisymss refine --config configs/classifier.yaml --ckpt_path $$ckpt --version $$version && \
-	$(BIN)/noisymss fit --config configs/separator_htdemucs.yaml --data.init_args.label_version $$version \
-	  --trainer.max_epochs 1 && \
-	$(BIN)/noisymss test --config configs/separator_htdemucs.yaml --data.init_args.label_version $$version \
-	  --ckpt_path $$(ls -t $$(find runs/separator_htdemucs -name last.ckpt) | head -1)
+	$(BIN)/noisymss preview $(DEMO_DIR)/catalog.csv --batches 2 --batch-size 4 --audio-out $(DEMO_RUN)/preview
+	$(BIN)/noisymss fit --config configs/classifier.yaml --trainer.default_root_dir $(DEMO_RUN)/classifier
+	$(BIN)/noisymss refine --config configs/classifier.yaml --trainer.default_root_dir $(DEMO_RUN)/classifier \
+	  --ckpt_path $(DEMO_RUN)/classifier/checkpoints/last.ckpt --version refined_$(notdir $(DEMO_RUN))
+	$(BIN)/noisymss fit --config configs/separator_htdemucs.yaml --trainer.default_root_dir $(DEMO_RUN)/separator \
+	  --data.init_args.label_version refined_$(notdir $(DEMO_RUN)) --trainer.max_epochs 1
+	$(BIN)/noisymss test --config configs/separator_htdemucs.yaml --trainer.default_root_dir $(DEMO_RUN)/separator \
+	  --data.init_args.label_version refined_$(notdir $(DEMO_RUN)) --ckpt_path last
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/data_pipeline.py

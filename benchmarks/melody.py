@@ -99,7 +99,7 @@ def inference(width: float, audio_path: Path, seconds: float, repeat: int, folde
 
 
 def many_files(width: float, files: list[Path], seconds: float, folder: Path) -> list[dict]:
-    from noisymss.atomic import output_paths
+    from noisymss.outputs import output_paths
     from noisymss.data.annotations import write_f0
     from noisymss.melody.inference import f0_of_files
 

@@ -28,6 +28,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def remove_partials(folder: str | os.PathLike, recursive: bool = False) -> int:
+    """Deletes the temp files that a killed writer left in `folder` (a command calls this on the folder
+    it owns, before it writes there again); returns how many there were."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    found = list(folder.rglob(".*.part") if recursive else folder.glob(".*.part"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    return len(found)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Writes `text` to `path` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
@@ -49,16 +61,3 @@ def atomic_write_records(path: str | os.PathLike, records: Sequence[Mapping[str,
     record without a key leaves its cell empty."""
     columns = list(dict.fromkeys(k for r in records for k in r))
     return atomic_write_csv(path, columns, ([r.get(c, "") for c in columns] for r in records))
-
-
-def output_paths(paths: Sequence[str | os.PathLike], out: Path, suffix: str) -> list[Path]:
-    """One `<name><suffix>` per input under `out`; inputs sharing a name keep their folders apart.
-
-    `a/mix.wav` and `b/mix.wav` become `out/a/mix<suffix>` and `out/b/mix<suffix>` (paths below
-    the inputs' common folder), so no result overwrites another.
-    """
-    resolved = [Path(p).resolve() for p in paths]
-    if len({p.stem for p in resolved}) == len(resolved):
-        return [out / f"{p.stem}{suffix}" for p in resolved]
-    root = Path(os.path.commonpath([p.parent for p in resolved]))
-    return [out / p.relative_to(root).parent / f"{p.stem}{suffix}" for p in resolved]

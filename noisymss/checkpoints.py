@@ -51,3 +51,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a Lightning checkpoint (it holds a {type(state).__name__}, not a dict)")
     return Checkpoint(path, dict(state.get("hyper_parameters") or {}), dict(state.get("state_dict") or {}))
+
+
+def check_fits(ckpt: Checkpoint, model: torch.nn.Module) -> None:
+    """A one-line ValueError unless `ckpt`'s weights load into `model` (same names and shapes):
+    a checkpoint of another task, size or class list is refused before any work."""
+    want = model.state_dict()
+    have = ckpt.state_dict
+    missing = [k for k in want if k not in have]
+    unexpected = [k for k in have if k not in want]
+    shapes = [k for k in want if k in have and tuple(have[k].shape) != tuple(want[k].shape)]
+    if missing or unexpected or shapes:
+        example = (shapes or missing or unexpected)[0]
+        raise ValueError(f"{ckpt.path}: its weights do not fit the config's {type(model).__name__} "
+                         f"({len(missing)} missing, {len(unexpected)} unexpected, {len(shapes)} of another shape, e.g. "
+                         f"{example!r}); use the config it was trained with (model size, classes or sources)")

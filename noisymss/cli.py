@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
-LIGHTNING_VERBS = ("fit", "validate", "test", "predict", "refine")
+LIGHTNING_VERBS = ("fit", "validate", "test", "predict", "refine", "check")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,14 +29,47 @@ def main(argv: list[str] | None = None) -> int:
         verb, work, ours = args.verb, lambda: args.run(args), (ValueError, OSError, RuntimeError)
     try:
         return work() or 0
+    except argparse.ArgumentError as err:  # LightningCLI's parser: the error and the hint, not the whole usage
+        print(f"noisymss {verb}: error: {_short_parse_error(str(err))}\n"
+              f"  (noisymss {verb} --help lists the options)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except ours as err:  # our errors are one-line and say what to do
-        if verb in LIGHTNING_VERBS and not _raised_by_noisymss(err):
-            raise  # an error from inside torch or Lightning during training: keep its traceback
+        if verb in LIGHTNING_VERBS:
+            err = _ours(err)  # (jsonargparse wraps the error a class raised while it built it)
+            if err is None:
+                raise  # an error from inside torch or Lightning during training: keep its traceback
         print(f"noisymss {verb}: error: {err}", file=sys.stderr)
         return 1
+
+
+def _short_parse_error(message: str) -> str:
+    """jsonargparse's message, shortened to the option at fault and what was wrong with it (its full
+    text lists every type it tried for every enclosing key)."""
+    keys = re.findall(r'Parser key "([^"]+)":\s*\n\s*(.+)', message)
+    if keys:
+        return f"{'.'.join(k for k, _ in keys)}: {keys[-1][1].strip()}"
+    return "\n  ".join([line.rstrip() for line in message.strip().splitlines() if line.strip()][:4])
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and the hint, instead of the usage block around it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n  ({self.prog} --help lists the options)\n")
+
+
+def _ours(err: BaseException | None) -> BaseException | None:
+    """The first error in `err`'s chain of causes that noisymss raised, or None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if _raised_by_noisymss(err):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def _raised_by_noisymss(err: BaseException) -> bool:
@@ -47,10 +81,10 @@ def _raised_by_noisymss(err: BaseException) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="noisymss", description="Music models trained from imperfect labels (Lightning experiment framework)."
     )
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
     lightning_help = {
         "fit": "train a task from a config (e.g. --config configs/noisy_student.yaml)",
@@ -58,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         "test": "score a checkpoint on the test data of a config (--ckpt_path CKPT)",
         "predict": "write a trained model's results for audio files (--config, --ckpt_path, --files [A, B], --out DIR)",
         "refine": "relabel a catalog's stems with a trained classifier as a new label version (--config, --ckpt_path)",
+        "check": "pre-flight check of a config's data (and --ckpt_path) without training (--config, --stage fit)",
     }
     for verb, text in lightning_help.items():  # listed for --help; main() hands them to LightningCLI
         sub.add_parser(verb, help=text, add_help=False)
@@ -88,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder for <name>.f0.txt files (mir_eval two-column format)")
     p.add_argument("--jobs", type=int, default=0, help="worker processes, one thread each (default: one per CPU core; 1 on a GPU)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--overwrite", action="store_true", help="replace f0 files already in --out (default: refuse)")
     p.set_defaults(run=_melody)
 
     p = sub.add_parser("separate", help="separate audio files into sources with a trained separator")
@@ -96,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder for <name>/<source>.<format> files")
     p.add_argument("--format", choices=["wav", "flac"], default="wav", help="wav (32-bit float) or flac (24-bit) (default wav)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument("--overwrite", action="store_true", help="replace stems already in --out (default: refuse)")
     p.set_defaults(run=_separate)
 
     p = sub.add_parser("info", help="summarise a catalog: rows, classes, splits, label versions, label accuracy")
@@ -116,15 +153,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _melody(args) -> int:
-    import torch
-
-    from noisymss.atomic import output_paths
+    from noisymss.atomic import remove_partials
     from noisymss.data.annotations import write_f0
     from noisymss.melody.inference import f0_of_files
+    from noisymss.outputs import output_paths, refuse_existing
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    _inputs_exist(args.audio)
+    device = _device(args.device)
     jobs = args.jobs or (1 if device.startswith("cuda") else os.cpu_count() or 1)
     targets = dict(zip(args.audio, output_paths(args.audio, args.out, ".f0.txt")))  # no two inputs share one
+    for folder in {t.parent for t in targets.values()}:
+        remove_partials(folder)  # what a killed run was writing
+    if not args.overwrite:
+        refuse_existing(targets.values())
     failed = []
     for path, times, f0, reason in f0_of_files(args.ckpt, args.audio, jobs=jobs, device=device):
         if reason:
@@ -137,11 +178,17 @@ def _melody(args) -> int:
 
 
 def _separate(args) -> int:
-    import torch
-
+    from noisymss.atomic import remove_partials
+    from noisymss.outputs import output_paths, refuse_existing
     from noisymss.separation.inference import separate_files
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    _inputs_exist(args.audio)
+    device = _device(args.device)
+    folders = output_paths(args.audio, args.out, "")
+    for folder in folders:
+        remove_partials(folder)  # what a killed run was writing
+    if not args.overwrite:
+        refuse_existing(folders)
     failed = separate_files(args.ckpt, args.audio, args.out, fmt=args.format, device=device)
     for path, reason in failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -149,10 +196,43 @@ def _separate(args) -> int:
     return 1 if failed else 0
 
 
+def _inputs_exist(paths: list[Path]) -> None:
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ValueError(f"{missing[0]}: no such input file{more}")
+
+
+def _device(name: str) -> str:
+    """--device as torch names it: 'auto' is cuda when available; a CUDA device this machine lacks is
+    a one-line error here, not an assertion deep in torch."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ValueError(f"--device {name}: this machine has {count} CUDA device(s); use --device cpu"
+                             + (f" or cuda:0..{count - 1}" if count else ""))
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name}: only cpu and cuda devices are supported")
+    return name
+
+
 def _synth(args) -> int:
     from noisymss.data.synth.corpus import SynthSettings, synthesize
 
-    splits = tuple((name, float(frac)) for name, frac in (item.split("=") for item in args.splits.split(",")))
+    try:
+        splits = tuple((name.strip(), float(frac)) for name, frac in (item.split("=") for item in args.splits.split(",")))
+    except ValueError:
+        raise ValueError(f"--splits {args.splits}: give name=fraction pairs, e.g. train=0.8,valid=0.1,test=0.1") from None
+    if any(not name or frac <= 0 for name, frac in splits):
+        raise ValueError(f"--splits {args.splits}: every split needs a name and a positive fraction")
     settings = SynthSettings(songs=args.songs, seconds=args.seconds, seed=args.seed, label_noise=args.label_noise,
                              soundfont=args.soundfont, splits=splits, include_bach10=args.include_bach10, voice=args.voice)
     catalog = synthesize(args.out, settings, jobs=args.jobs)
@@ -217,6 +297,10 @@ def _preview(args) -> int:
     dm = MixDataModule(str(args.catalog), label_version=args.label_version, recipe=MixRecipe(segment=args.segment),
                        effects=effects, batch_size=args.batch_size, train_examples=args.batches * args.batch_size, seed=args.seed)
     dm.setup()
+    if args.audio_out:
+        from noisymss.outputs import refuse_existing
+
+        refuse_existing([args.audio_out / f"mixture_{i}.wav" for i in range(args.batch_size)], "choose another --audio-out")
     print(f"classes {dm.classes}, label version {dm.label_version!r}, effects {args.effects}")
     start = time.perf_counter()
     for k, batch in enumerate(dm.train_dataloader()):

@@ -52,7 +52,8 @@ class CheckpointsSavedFromPython:
 
     Lightning reads a checkpoint's hyper-parameters into the model config, which in subclass mode
     needs the '_class_path' that only CLI-trained checkpoints record; for one saved from Python
-    (`Trainer.save_checkpoint`) the config names the model instead, so the step is skipped.
+    (`Trainer.save_checkpoint`) the config names the model instead, so the step is skipped. A
+    checkpoint of another task than the config's is refused here, before anything is built.
     """
 
     def _parse_ckpt_path(self) -> None:
@@ -64,4 +65,9 @@ class CheckpointsSavedFromPython:
             hparams = load_checkpoint(ckpt).hparams
             if hparams and "_class_path" not in hparams:
                 return
+            # Lightning would build the checkpoint's task in place of the config's: refuse a mismatch
+            trained, wanted = hparams.get("_class_path"), self.config[subcommand].model.get("class_path")
+            if trained and wanted and trained != wanted:
+                raise ValueError(f"{ckpt}: a checkpoint of {trained.rpartition('.')[2]}, but the config's model is "
+                                 f"{wanted.rpartition('.')[2]}; use a checkpoint of that task, or the config it was trained with")
         super()._parse_ckpt_path()

@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from noisymss.atomic import atomic_write_text
+from noisymss.atomic import atomic_write_text, remove_partials
 from noisymss.audio.io import AudioError, read_audio
 from noisymss.data.catalog import Catalog
 from noisymss.distributed import sharded_map
@@ -88,6 +88,32 @@ def score_stem(model: torch.nn.Module, path: str | Path, s: RefineSettings, devi
     return StemScore("ok", [round(float(p), 6) for p in agg], len(audible))
 
 
+def check_thresholds(threshold: float | Mapping[str, float], classes: Sequence[str]) -> None:
+    """One-line errors for a threshold no probability can cross (not in (0, 1)) or a class not in `classes`."""
+    values = threshold if isinstance(threshold, Mapping) else {"": threshold}
+    unknown = [c for c in values if c and c not in classes]
+    if unknown:
+        raise ValueError(f"--threshold: unknown class(es) {unknown}; the classes are {list(classes)}")
+    for c, v in values.items():
+        if not 0.0 < float(v) < 1.0:
+            raise ValueError(f"--threshold {(c + '=') if c else ''}{v}: a probability threshold must lie strictly "
+                             "between 0 and 1 (0.5 is the usual)")
+
+
+def check_version(catalog: Catalog, version: str, provenance: Mapping, settings: RefineSettings,
+                  classes: Sequence[str], split: str | None) -> bool:
+    """True if label version `version` was written by this same refine (checkpoint, settings, classes,
+    split); raises a CatalogError if the name is invalid or taken by anything else; False if it is free."""
+    if version in catalog.label_versions():
+        have = catalog.provenance(version)
+        mine = {"checkpoint": str(provenance.get("checkpoint", "")), "settings": json.loads(json.dumps(asdict(settings))),
+                "classes": list(classes), "split": split, "producer": "noisymss refine"}
+        if all(have.get(k) == v for k, v in mine.items()):
+            return True
+    catalog.check_new_version(version)
+    return False
+
+
 def labels_from(probs: Sequence[float], classes: Sequence[str], threshold: float | Mapping[str, float]) -> tuple[str, ...]:
     """The classes whose probability is above the threshold (one for all, or per class)."""
     limit = (lambda c: threshold.get(c, 0.5)) if isinstance(threshold, Mapping) else (lambda c: threshold)
@@ -99,6 +125,7 @@ class ScoreCache:
 
     def __init__(self, folder: Path, settings: dict):
         self.folder = folder
+        remove_partials(folder)  # scores a kill cut short are scored again
         record = folder / "settings.json"
         if record.is_file():
             have = json.loads(record.read_text())
@@ -144,8 +171,9 @@ def refine_catalog(
     Returns:
         (new labels of every stem, scores of the stems scored).
     """
-    if version is not None and version in catalog.label_versions():  # before any work: never replaced
-        raise ValueError(f"label version '{version}' exists beside {catalog.path}; choose another --version")
+    # before any work: a valid name, never another refine's version (this same refine's, written
+    # before a crash cut the run short, is made again from the kept scores and not rewritten)
+    finished = version is not None and check_version(catalog, version, provenance, settings, classes, split)
     cache = None
     if resumable and version is not None:
         cache = ScoreCache(catalog.versions_dir / f".refine-{version}",
@@ -168,7 +196,14 @@ def refine_catalog(
     for key, s in scores.items():
         if s.status == "ok":
             labels[key] = labels_from(s.probs, classes, settings.threshold)
-    if write and version is not None:
+    scored = [k for k, s in scores.items() if s.status == "ok"]
+    if not scored:
+        raise ValueError(f"refine: none of {len(stems)} stems could be scored (silent or unreadable); "
+                         "no label version written; check the catalog with `noisymss check`")
+    if not any(labels[k] for k in scored):
+        raise ValueError(f"refine: every scored stem ({len(scored)}) lost every label at threshold {settings.threshold}; "
+                         "no label version written; lower --threshold or check the classifier checkpoint")
+    if write and version is not None and not finished:
         record = dict(provenance) | {"producer": "noisymss refine", "settings": asdict(settings), "classes": list(classes),
                                      "split": split, "scored": len(scores),
                                      "not_scored": {k: f"{s.status}: {s.reason}" for k, s in scores.items() if s.status != "ok"}}

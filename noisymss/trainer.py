@@ -9,50 +9,145 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Iterable
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 
-from noisymss.atomic import atomic_write_records
-from noisymss.checkpoints import load_checkpoint
+from noisymss.atomic import atomic_path, atomic_write_records, remove_partials
+from noisymss.checkpoints import check_fits, load_checkpoint
 from noisymss.lightning_compat import run_as_entry_point
 from noisymss.loggers import run_loggers
+from noisymss.refine import check_thresholds, check_version
+
+CHECKPOINTS = "checkpoints"  # the run folder's checkpoint folder
 
 
 class Trainer(L.Trainer):
     """Lightning's Trainer with the defaults every noisymss run shares, so configs don't repeat them.
 
-    - `default_root_dir` is the one place a run's folder is named: unless `logger` is given (or
+    - `default_root_dir` is the run folder, named in this one place: unless `logger` is given (or
       False), the run logs there to W&B (offline unless logged in) and CSV (`noisymss.loggers`).
-    - A checkpoint is written at the end of every epoch (`last.ckpt` and the latest epoch), unless
+    - A checkpoint is written atomically at the end of every epoch into `<run folder>/checkpoints/`
+      (`last.ckpt` and the latest epoch), with the random generators' states (`RandomState`), unless
       `callbacks` hold a ModelCheckpoint of their own or `enable_checkpointing` is False.
+    - `fit` in a run folder that holds checkpoints is refused (they would be overwritten) unless it
+      resumes them: `ckpt_path="last"` picks the folder's `last.ckpt`, and is an error when there is none.
     - No sanity validation steps (a run's first validation comes after its first epoch).
     """
 
     def __init__(self, *, logger: Logger | Iterable[Logger] | bool | None = None,
                  callbacks: list[Callback] | Callback | None = None, num_sanity_val_steps: int | None = 0, **kwargs):
+        root = kwargs.get("default_root_dir") or os.getcwd()
         if logger is None or logger is True:
-            logger = run_loggers(kwargs.get("default_root_dir") or os.getcwd())
+            logger = run_loggers(root)
         callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks] if callbacks else []
         if kwargs.get("enable_checkpointing") is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(ModelCheckpoint(save_last=True))
+            callbacks.append(ModelCheckpoint(dirpath=os.path.join(root, CHECKPOINTS), save_last=True))
+        from noisymss.callbacks.random_state import RandomState
         from noisymss.callbacks.results import RunResults  # test/validate scores as results/<stage>-<ckpt>.json
 
-        if not any(isinstance(c, RunResults) for c in callbacks):
-            callbacks.append(RunResults())
+        for default in (RandomState, RunResults):
+            if not any(isinstance(c, default) for c in callbacks):
+                callbacks.append(default())
         super().__init__(logger=logger, callbacks=callbacks, num_sanity_val_steps=num_sanity_val_steps, **kwargs)
+
+    def fit(self, model: L.LightningModule, train_dataloaders=None, val_dataloaders=None,
+            datamodule: L.LightningDataModule | None = None, ckpt_path: str | None = None, weights_only: bool | None = None):
+        """Lightning's `fit`; refuses to overwrite an earlier run's checkpoints (see the class docstring)."""
+        ckpt_path = self._resume_path(ckpt_path)
+        _check_fits(model, ckpt_path)
+        return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
+
+    def validate(self, model: L.LightningModule | None = None, dataloaders=None, ckpt_path: str | None = None,
+                 verbose: bool = True, datamodule: L.LightningDataModule | None = None, weights_only: bool | None = None):
+        ckpt_path = self._resume_path(ckpt_path, fresh=False)
+        _check_fits(model, ckpt_path)
+        return super().validate(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
+    def test(self, model: L.LightningModule | None = None, dataloaders=None, ckpt_path: str | None = None,
+             verbose: bool = True, datamodule: L.LightningDataModule | None = None, weights_only: bool | None = None):
+        ckpt_path = self._resume_path(ckpt_path, fresh=False)
+        _check_fits(model, ckpt_path)
+        return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
+    def check(self, model: L.LightningModule, datamodule: L.LightningDataModule, ckpt_path: str | None = None,
+              stage: str = "fit") -> bool:
+        """The pre-flight check of a config, without training (`noisymss check --config ...`).
+
+        Checks, from headers only, every catalog row `stage` needs (the file opens as audio, holds
+        samples, converts to the task's channels; annotations exist), that every label is a class
+        (or is reported) and every class and split has data; with `ckpt_path`, that the checkpoint
+        is one of this task, size and classes. Prints every problem at once.
+
+        Args:
+            stage: what to check for: fit, validate, test or refine.
+
+        Returns:
+            True when a run of `stage` would start; otherwise a CatalogError lists every problem.
+        """
+        if stage not in ("fit", "validate", "test", "refine"):
+            raise ValueError(f"--stage {stage}: choose fit, validate, test or refine")
+        if ckpt_path:
+            _check_fits(model, self._resume_path(ckpt_path, fresh=False))
+        if not datamodule.catalog_path.is_file() and getattr(datamodule, "demo", None) is not None:
+            datamodule.prepare_data()  # a missing demo catalog is rendered, as fit would; a mistyped path is refused
+        report = datamodule.check(stage)
+        for note in report.notes:
+            print(f"note: {note}")
+        if not report.ok:
+            raise report.error(datamodule.catalog_path, "data.init_args.skip_bad_rows")
+        print(f"ok: {report.checked} row(s) of {datamodule.catalog_path} checked for {stage}"
+              + (f"; checkpoint {ckpt_path} fits the task" if ckpt_path else ""))
+        return True
+
+    def save_checkpoint(self, filepath, weights_only: bool | None = None, storage_options=None) -> None:
+        """Lightning's `save_checkpoint`, written to a temp file beside `filepath` and renamed onto it.
+
+        (Lightning saves through fsspec, whose local "transaction" writes in the system temp folder
+        and moves the file: a copy, which a kill can cut short, when that is another file system.)
+        """
+        from lightning.fabric.plugins import TorchCheckpointIO
+
+        # only rank 0 writes; remote stores and sharded (folder) checkpoints do their own
+        if not self.is_global_zero or "://" in str(filepath) or type(self.strategy.checkpoint_io) is not TorchCheckpointIO:
+            return super().save_checkpoint(filepath, weights_only, storage_options)
+        with atomic_path(filepath) as tmp:
+            super().save_checkpoint(tmp, weights_only, storage_options)
+
+    def _resume_path(self, ckpt_path: str | None, fresh: bool = True) -> str | None:
+        """`ckpt_path` with 'last' made the run folder's last.ckpt (an error when there is none); for a
+        `fresh` fit (no ckpt_path), an error when the run folder holds an earlier run's checkpoints."""
+        folders = [Path(c.dirpath) for c in self.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+        if self.is_global_zero:
+            for folder in folders:  # a save cut short by a kill left its temp file
+                remove_partials(folder)
+        if ckpt_path == "last":
+            found = [f / "last.ckpt" for f in folders if (f / "last.ckpt").is_file()]
+            if not found:
+                where = folders[0] if folders else self.default_root_dir
+                raise ValueError(f"--ckpt_path last: no last.ckpt in {where}; "
+                                 + ("leave --ckpt_path out to start a new run" if fresh else "give the checkpoint's path"))
+            return str(max(found, key=lambda p: p.stat().st_mtime))
+        if ckpt_path is None and fresh:
+            for folder in folders:
+                if folder.is_dir() and any(folder.glob("*.ckpt")):
+                    raise ValueError(f"{folder}: holds the checkpoints of an earlier run; resume it with --ckpt_path last, "
+                                     "or give this run its own --trainer.default_root_dir")
+        return ckpt_path
 
     def predict(self, model: L.LightningModule | None = None, dataloaders=None, datamodule: L.LightningDataModule | None = None,
                 return_predictions: bool | None = None, ckpt_path: str | None = None, weights_only: bool | None = None,
-                files: list[str] | None = None, out: str = "predictions"):
+                files: list[str] | None = None, out: str = "predictions", overwrite: bool = False):
         """Lightning's `predict`; with `files`, writes the task's result for each audio file under `out`.
 
         Args:
             files: audio files to predict (melody: `<name>.f0.txt`; separator: `<name>/<source>.wav`;
                 classifier: `<name>.labels.json`); inputs sharing a name keep their folders apart.
             out: the output folder.
+            overwrite: replace results already in `out` (default: refuse before any work).
             ckpt_path: the trained model (required with `files`: predictions of random weights are refused).
         """
         if not files:
@@ -65,7 +160,9 @@ class Trainer(L.Trainer):
             raise ValueError("predict needs --ckpt_path: the trained model whose predictions to write")
         if not hasattr(model, "predict_file"):
             raise ValueError(f"{type(model).__name__} writes no predictions for files")
-        loader = DataLoader(InputFiles(files, out, model.predict_suffix), batch_size=1)
+        ckpt_path = self._resume_path(ckpt_path, fresh=False)
+        _check_fits(model, ckpt_path)
+        loader = DataLoader(InputFiles(files, out, model.predict_suffix, overwrite), batch_size=1)
         written = super().predict(model, loader, None, True, ckpt_path, weights_only)
         if self.is_global_zero:
             count = sum(len(paths) for paths in written or [])
@@ -108,18 +205,27 @@ class Trainer(L.Trainer):
 
         if not ckpt_path:
             raise ValueError("refine needs --ckpt_path: the trained classifier that relabels the stems")
-        ckpt = load_checkpoint(ckpt_path)
-        classes = list(ckpt.hparams.get("classes", []))
-        datamodule.setup()
-        if classes != list(datamodule.classes):
-            raise ValueError(f"{ckpt_path}: classifier classes {classes} differ from the catalog's {list(datamodule.classes)}; "
-                             "use a checkpoint trained on these classes or set data.classes")
-        model.load_state_dict(ckpt.state_dict)
+        # everything that can be checked is checked before a stem is scored or a folder made
+        datamodule.setup("refine")  # the pre-flight check of every stem
+        catalog, classes = datamodule.catalog, list(datamodule.classes)
+        splits = sorted({e.split for e in catalog.stems()})
+        if split is not None and split not in splits:
+            raise ValueError(f"--split {split}: no stems in that split of {catalog.path}; choose one of {', '.join(splits)}")
+        check_thresholds(threshold, classes)
         recipe = datamodule.recipe
         window = window or recipe.segment
         settings = RefineSettings(sample_rate=recipe.sample_rate, channels=recipe.channels, window=window,
                                   hop=hop or window / 2, silence_db=silence_db, aggregate=aggregate, threshold=threshold,
                                   batch_size=batch_size)
+        if check_version(catalog, version, {"checkpoint": str(ckpt_path)}, settings, classes, split):
+            print(f"label version '{version}' was written by this same refine (same checkpoint, settings and split); "
+                  "its report is made again from the kept scores")
+        ckpt = load_checkpoint(ckpt_path)
+        if list(ckpt.hparams.get("classes", [])) != classes:
+            raise ValueError(f"{ckpt_path}: classifier classes {list(ckpt.hparams.get('classes', []))} differ from the "
+                             f"catalog's {classes}; use a checkpoint trained on these classes or set data.classes")
+        check_fits(ckpt, model)
+        model.load_state_dict(ckpt.state_dict)
         return run_as_entry_point(self, self._refine_impl, model, datamodule, str(ckpt_path), version, settings, split,
                                   classes)
 
@@ -149,6 +255,12 @@ class Trainer(L.Trainer):
                                      caption=[f"{k}: {r[1]} -> {r[2]}" for (k, _), r in zip(clips, table)])
             logger.finalize("success")
         return rows
+
+
+def _check_fits(model: L.LightningModule | None, ckpt_path: str | None) -> None:
+    """Refuses, before any work, a checkpoint file whose weights do not fit `model`."""
+    if model is not None and ckpt_path and ckpt_path not in ("last", "best", "hpc") and os.path.isfile(ckpt_path):
+        check_fits(load_checkpoint(ckpt_path), model)
 
 
 def _changed(catalog, labels, scores, settings, listen: int = 16, seconds: float = 10.0) -> tuple[list[list], list]:

@@ -58,13 +58,6 @@ def test_fit_test_and_melody_from_a_fresh_folder(name, tmp_path):
     assert (tmp_path / "one" / "mixture.f0.txt").read_text() == written[0].read_text()
 
 
-def test_melody_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
-    (tmp_path / "x.ckpt").write_text("not a checkpoint")
-    res = _noisymss("melody", "a.wav", "--ckpt", "x.ckpt", "--out", "f0", cwd=tmp_path)
-    assert res.returncode == 1 and "not a readable Lightning checkpoint" in res.stderr
-    assert not (tmp_path / "f0").exists()
-
-
 def test_unknown_teacher_student_mode_fails_before_training(tmp_path):
     config = _small_config("noisy_student.yaml", tmp_path)
     overlay = yaml.safe_load(Path(config[-1]).read_text())

@@ -67,20 +67,6 @@ def test_refine_writes_a_version_and_a_report_and_two_ddp_processes_agree(traine
     assert scores("two") == scores("one") and len(scores("one")) == 12
 
 
-def test_refine_refuses_a_checkpoint_for_other_classes_and_an_existing_version(trained, tmp_path):
-    root, config, ckpt = trained
-    other = yaml.safe_load(config.read_text())
-    other["data"]["init_args"]["classes"] = ["noise", "tone"]
-    other["model"]["init_args"]["classes"] = ["noise", "tone"]
-    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
-    res = _noisymss("refine", "--config", str(tmp_path / "other.yaml"), "--ckpt_path", str(ckpt), "--version", "x", cwd=root)
-    assert res.returncode == 1 and "differ from the catalog's" in res.stderr.strip().splitlines()[-1]
-    assert "Traceback" not in res.stderr
-    assert not (root / "data" / "catalog.labels" / "x.csv").exists()
-    res = _noisymss("refine", "--config", str(config), "--version", "y", cwd=root)
-    assert res.returncode == 1 and "needs --ckpt_path" in res.stderr
-
-
 def test_refine_takes_a_checkpoint_saved_from_python(trained, tmp_path):
     """A checkpoint from Trainer.save_checkpoint (no '_class_path' in its hyper-parameters) works with the CLI."""
     import lightning as L

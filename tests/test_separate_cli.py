@@ -46,7 +46,7 @@ def test_fit_test_and_separate_from_the_repository_configs(config, duets, tmp_pa
     res = _noisymss("test", "--config", str(CONFIGS / config), *_tiny(catalog, run), "--ckpt_path", str(ckpt),
                     cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
-    songs = json.loads((run / "test_songs.json").read_text())["songs"]
+    songs = json.loads((run / "results" / "test-last.songs.json").read_text())["songs"]
     assert list(songs) == ["d7"] and all(set(v) == {"SDR", "SIR", "ISR", "SAR"} for v in songs["d7"].values())
 
     mix = tmp_path / "mix.wav"

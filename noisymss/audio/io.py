@@ -67,6 +67,8 @@ def read_audio(
         float32 array of shape (channels, samples).
     """
     info = audio_info(path)
+    if info.frames == 0:
+        raise AudioError(f"{path}: holds no samples")
     target_rate = sample_rate or info.sample_rate
     first = int(round(start * info.sample_rate))
     if duration is None:
@@ -83,10 +85,18 @@ def read_audio(
             data = f.read(count, dtype="float32", always_2d=True) if first < info.frames else np.zeros((0, info.channels), np.float32)
     except Exception as err:
         raise AudioError(f"{path}: read failed at {start:.3f}s ({_short(err)})") from None
+    check_finite(data, path)
     audio = np.ascontiguousarray(data.T)
     audio = resample(audio, info.sample_rate, target_rate)
     audio = fit_length(audio, out_len)
     return convert_channels(audio, channels) if channels else audio
+
+
+def check_finite(audio: np.ndarray, path: str | os.PathLike) -> None:
+    """Raises AudioError if `audio` holds NaN or infinite samples (a broken file would otherwise give
+    silence-like results, or fail deep inside a model)."""
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{path}: holds NaN or infinite samples; repair or leave out this file")
 
 
 def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:

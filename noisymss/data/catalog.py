@@ -202,6 +202,14 @@ class Catalog:
             return {"producer": version}
         return json.loads((self.versions_dir / f"{version}.json").read_text(encoding="utf-8"))
 
+    def check_new_version(self, version: str) -> None:
+        """A CatalogError unless `version` is a valid name that no version of this catalog has yet."""
+        if version in (GIVEN, TRUE) or not _VERSION_NAME.match(version):
+            raise CatalogError(f"label version name '{version}' is reserved or invalid; use letters, digits, '_', '.', '-'")
+        if version in self.label_versions() or (self.versions_dir / f"{version}.csv").exists():
+            raise CatalogError(f"label version '{version}' exists beside {self.path} (versions are never replaced); "
+                               "choose another name")
+
     def write_labels(self, version: str, labels: Mapping[str, Sequence[str]], provenance: Mapping) -> Path:
         """Writes a new label version atomically (CSV first, then its sidecar, which marks it complete).
 
@@ -210,11 +218,8 @@ class Catalog:
             labels: {id: classes} for every stem of the catalog.
             provenance: what produced it (producer, checkpoint, settings ...); a date is added.
         """
-        if version in (GIVEN, TRUE) or not _VERSION_NAME.match(version):
-            raise CatalogError(f"label version name '{version}' is reserved or invalid; use letters, digits, '_', '.', '-'")
+        self.check_new_version(version)
         csv_path, json_path = self.versions_dir / f"{version}.csv", self.versions_dir / f"{version}.json"
-        if json_path.exists() or csv_path.exists():
-            raise CatalogError(f"{csv_path}: label version '{version}' exists; choose a new name (versions are never replaced)")
         rows = {k: tuple(v) for k, v in labels.items()}
         self._check_cover(rows, csv_path)
         atomic_write_csv(csv_path, ("id", "labels"), ((e.id, join_labels(rows[e.id])) for e in self.entries if e.id in rows))

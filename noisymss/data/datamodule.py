@@ -10,7 +10,7 @@ New examples every epoch do not depend on that flag: the training sampler carrie
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -21,9 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from noisymss.audio.cache import SegmentReader
 from noisymss.audio.effects import Chain, Effect
-from noisymss.data.catalog import GIVEN, Catalog, CatalogError
+from noisymss.data.catalog import GIVEN, TRUE, Catalog, CatalogError
 from noisymss.data.epochs import EpochSampler, current_epoch, epoch_and_index
 from noisymss.data.mixer import Mixer, MixRecipe
+from noisymss.data.preflight import Report, check_labels, check_rows
 from noisymss.data.synth.corpus import SynthSettings
 from noisymss.data.table import StemTable
 
@@ -45,33 +46,71 @@ class MixDataset(Dataset):
         return {k: torch.from_numpy(values[k]) for k in self.outputs}
 
 
+@dataclass(frozen=True)
+class DemoCorpus(SynthSettings):
+    """A demo corpus a data config may render: the synth settings, and the one catalog it renders.
+
+    `catalog` must equal the DataModule's catalog for the demo to be rendered, so a mistyped
+    catalog path is an error, not a fresh demo corpus in a new folder."""
+
+    catalog: str = ""
+
+
 class CatalogDataModule(L.LightningDataModule):
-    """What every noisymss DataModule shares: a catalog, loaded once, which `prepare_data` renders as a
-    demo corpus when the file is missing and `demo` is set.
+    """What every noisymss DataModule shares: a catalog, loaded once; the demo corpus that
+    `prepare_data` renders when the catalog is missing; and the pre-flight check of the rows a
+    stage needs (`noisymss.data.preflight`), run by `setup(stage)` before any work.
 
     Args:
         catalog: the catalog CSV.
-        demo: settings of the demo corpus to render next to `catalog` if it is missing (None: never).
+        demo: the demo corpus to render if `catalog` is missing and is `demo.catalog` (None: never).
+        skip_bad_rows: leave rows that fail the check out (counted and listed) instead of stopping.
     """
 
-    def __init__(self, catalog: str, demo: SynthSettings | None = None):
+    def __init__(self, catalog: str, demo: DemoCorpus | None = None, skip_bad_rows: bool = False):
         super().__init__()
-        self.catalog_path, self.demo = Path(catalog), demo
+        self.catalog_path, self.demo, self.skip_bad_rows = Path(catalog), demo, skip_bad_rows
         self._catalog: Catalog | None = None
+        self.bad_rows: dict[str, str] = {}  # {row id: why}, rows left out under skip_bad_rows
+        self._checked: set[str] = set()
 
     def prepare_data(self) -> None:
-        if not self.catalog_path.is_file() and self.demo is not None:
-            from noisymss.data.synth.corpus import synthesize
+        if self.catalog_path.is_file() or self.demo is None:
+            return
+        if Path(self.demo.catalog).resolve() != self.catalog_path.resolve():
+            raise CatalogError(f"{self.catalog_path}: no such catalog (the config's demo corpus renders only "
+                               f"{self.demo.catalog or '(demo.catalog not set)'}); check the path, or make one with `noisymss index`")
+        from noisymss.data.synth.corpus import synthesize
 
-            synthesize(self.catalog_path.parent, self.demo)
-            if not self.catalog_path.is_file():
-                raise CatalogError(f"{self.catalog_path}: the demo corpus writes catalog.csv; point `catalog` at it")
+        synthesize(self.catalog_path.parent, SynthSettings(**{k: v for k, v in asdict(self.demo).items() if k != "catalog"}))
+        if not self.catalog_path.is_file():
+            raise CatalogError(f"{self.catalog_path}: the demo corpus writes catalog.csv; point `catalog` at it")
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
             self._catalog = Catalog.load(self.catalog_path)
         return self._catalog
+
+    def check(self, stage: str) -> Report:
+        """The pre-flight report of what `stage` ('fit', 'validate', 'test', 'refine') needs."""
+        raise NotImplementedError
+
+    def preflight(self, stage: str) -> None:
+        """Runs `check(stage)` once per stage: prints its notes, and raises a CatalogError listing every
+        problem (bad rows too, unless `skip_bad_rows`, which leaves them out with a count)."""
+        if stage in self._checked or stage == "predict":
+            return
+        report = self.check(stage)
+        loud = self.trainer is None or self.trainer.is_global_zero
+        for note in report.notes * loud:
+            print(f"note: {note}")
+        if report.problems or (report.bad_rows and not self.skip_bad_rows):
+            raise report.error(self.catalog_path, "data.init_args.skip_bad_rows")
+        if report.bad_rows and loud:
+            print(f"left out {len(report.bad_rows)} bad row(s) of {report.checked} (skip_bad_rows):\n  " + "\n  ".join(report.lines()))
+        self.bad_rows.update(report.bad_rows)
+        self._checked.add(stage)
 
 
 class MixDataModule(CatalogDataModule):
@@ -92,7 +131,8 @@ class MixDataModule(CatalogDataModule):
         batch_size, num_workers: loader settings.
         seed: base seed; train examples depend on (seed, epoch, index), validation/test on (seed, index).
         cache_dir: decoded-audio cache folder (None reads the files directly).
-        demo: if set and the catalog is missing, `prepare_data` renders this demo corpus next to it.
+        demo: the demo corpus `prepare_data` renders if the catalog is missing (see CatalogDataModule).
+        skip_bad_rows: leave stems that fail the pre-flight check out instead of stopping.
     """
 
     def __init__(
@@ -112,9 +152,10 @@ class MixDataModule(CatalogDataModule):
         num_workers: int = 0,
         seed: int = 0,
         cache_dir: str | None = None,
-        demo: SynthSettings | None = None,
+        demo: DemoCorpus | None = None,
+        skip_bad_rows: bool = False,
     ):
-        super().__init__(catalog, demo)
+        super().__init__(catalog, demo, skip_bad_rows)
         unknown = [o for o in outputs if o not in OUTPUTS]
         if unknown:
             raise ValueError(f"outputs {unknown}: choose from {', '.join(OUTPUTS)}")
@@ -135,6 +176,28 @@ class MixDataModule(CatalogDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.labels is None:  # never reset labels a relabel step or a checkpoint has set
             self.labels = self.catalog.labels(self.label_version)
+        if stage:
+            self.preflight(stage)
+
+    def check(self, stage: str) -> Report:
+        report = Report()
+        needs = {"fit": ("train", "valid"), "validate": ("valid",), "test": ("test",)}.get(stage)
+        if needs is None:  # refine: every stem of the catalog
+            check_rows(self.catalog, self.catalog.stems(), self.recipe.channels, report)
+            return report
+        for split in needs:
+            name, labels = self.split_labels(split)
+            stems = self.catalog.stems(name)
+            if not stems:
+                report.problems.append(f"no stems in split '{name}' (data.init_args.splits); "
+                                       f"the catalog has {sorted({e.split for e in self.catalog.stems()})}")
+                continue
+            check_rows(self.catalog, stems, self.recipe.channels, report)
+            # a class without stems stops training on a catalog's labels; under labels a relabel step
+            # made (restored from a checkpoint) it is reported, as that step's own result
+            fatal = split == "train" and self.label_version in (GIVEN, TRUE, *self.catalog.label_versions())
+            check_labels(stems, labels, self.classes, name, report, fatal=fatal)
+        return report
 
     @property
     def classes(self) -> list[str]:
@@ -149,7 +212,7 @@ class MixDataModule(CatalogDataModule):
     def mixer(self, split: str) -> Mixer:
         """A Mixer over the stems of `split` ('train', 'valid' or 'test') under the current labels."""
         name, labels = self.split_labels(split)
-        stems = self.catalog.stems(name)
+        stems = [e for e in self.catalog.stems(name) if e.id not in self.bad_rows]
         if not stems:
             raise CatalogError(f"{self.catalog_path}: no stems in split '{name}'; have {sorted({e.split for e in self.catalog})}")
         table = StemTable.build(self.catalog, stems, self.classes, labels)

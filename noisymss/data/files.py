@@ -6,25 +6,28 @@ from typing import Sequence
 
 from torch.utils.data import Dataset
 
-from noisymss.atomic import output_paths
+from noisymss.outputs import output_paths, refuse_existing
 
 
 class InputFiles(Dataset):
     """{'path': str, 'target': str} per input; targets are `out/<name><suffix>`, kept apart for
-    inputs that share a name (`noisymss.atomic.output_paths`).
+    inputs that share a name (`noisymss.outputs.output_paths`).
 
     Args:
         paths: the input files.
         out: the output folder.
         suffix: appended to each input's name to make its target.
+        overwrite: replace targets that exist (default: refuse them, before any work).
     """
 
-    def __init__(self, paths: Sequence[str | Path], out: str | Path, suffix: str):
+    def __init__(self, paths: Sequence[str | Path], out: str | Path, suffix: str, overwrite: bool = False):
         self.paths = [Path(p) for p in paths]
         missing = [str(p) for p in self.paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"{missing[0]}: no such input file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
         self.targets = output_paths(self.paths, Path(out), suffix)
+        if not overwrite:
+            refuse_existing(self.targets)
 
     def __len__(self) -> int:
         return len(self.paths)

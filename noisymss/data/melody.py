@@ -29,12 +29,12 @@ from noisymss.audio.randaugment import RandAudioAugment
 from noisymss.data.annotations import HOP as F0_HOP
 from noisymss.data.annotations import AnnotationError, f0_on_grid, read_f0
 from noisymss.data.catalog import CatalogError, Entry
-from noisymss.data.datamodule import CatalogDataModule
+from noisymss.data.datamodule import CatalogDataModule, DemoCorpus
 from noisymss.data.epochs import EpochSampler, current_epoch, epoch_and_index
 from noisymss.data.mixer import Mixer, MixRecipe
+from noisymss.data.preflight import Report, check_rows
 from noisymss.data.seeds import generator
 from noisymss.data.songs import SongStore
-from noisymss.data.synth.corpus import SynthSettings
 from noisymss.data.table import StemTable
 from noisymss.melody.features import HOP, PATCH, SAMPLE_RATE
 from noisymss.melody.pitch import hz_to_class
@@ -42,6 +42,7 @@ from noisymss.melody.pitch import hz_to_class
 NOISE_MODES = ("basic", "noisy_student", "noisy_teacher_student")
 PATCH_SAMPLES = (PATCH - 1) * HOP  # centred STFT frames: 1 + 2400 // 80 = 31 frames
 SONG = "song"  # the one class of a Mixer over whole-song mixtures
+ROLES = {"fit": ("labelled", "valid"), "validate": ("valid",), "test": ("test",)}  # the songs each stage reads
 
 
 def check_mode(mode: str) -> str:
@@ -141,7 +142,8 @@ class MelodyDataModule(CatalogDataModule):
             `remix_same_song`), so each melody is heard against many backings. Needs the labelled
             split's stems in the catalog, the vocal stems with f0 annotations.
         seed: base seed of the patch streams and the per-song noise.
-        demo: if set and the catalog is missing, `prepare_data` renders this demo corpus next to it.
+        demo: the demo corpus `prepare_data` renders if the catalog is missing (see CatalogDataModule).
+        skip_bad_rows: leave songs and stems that fail the pre-flight check out instead of stopping.
     """
 
     def __init__(
@@ -160,9 +162,10 @@ class MelodyDataModule(CatalogDataModule):
         remix_accompaniment: float = 0.75,
         remix_same_song: bool = False,
         seed: int = 0,
-        demo: SynthSettings | None = None,
+        demo: DemoCorpus | None = None,
+        skip_bad_rows: bool = False,
     ):
-        super().__init__(catalog, demo)
+        super().__init__(catalog, demo, skip_bad_rows)
         if not 0.0 <= remix <= 1.0:
             raise ValueError(f"remix={remix}: give the fraction of labelled patches to remix, between 0 and 1")
         self.splits = {"labelled": labelled_split, "unlabelled": unlabelled_split, "valid": val_split, "test": test_split}
@@ -184,9 +187,29 @@ class MelodyDataModule(CatalogDataModule):
     def setup(self, stage: str | None = None) -> None:
         # Unlabelled songs are decoded when a teacher first asks for them, so a supervised run
         # (no TeacherStudent) never reads them.
-        roles = {"fit": ("labelled", "valid"), "validate": ("valid",), "test": ("test",)}
-        for role in roles.get(stage or "fit", ("labelled", "valid")):
+        if stage:
+            self.preflight(stage)
+        for role in ROLES.get(stage or "fit", ("labelled", "valid")):
             self.rows(role) if role == "labelled" else self.songs(role)
+
+    def check(self, stage: str) -> Report:
+        report = Report()
+        roles = ROLES.get(stage, ())
+        if stage == "fit":
+            roles += ("unlabelled",) * bool(self.splits["unlabelled"]) + ("remix",) * bool(self.remix)
+        for role in roles:
+            split = self.splits["labelled" if role == "remix" else role]
+            rows = self.catalog.stems(split) if role == "remix" else self.catalog.mixtures(split)
+            if role == "remix":
+                rows = [e for e in rows if "vocals" not in e.labels or e.annotation]  # the f0 of a vocal stem is its target
+                if not any("vocals" in e.labels for e in rows):
+                    report.problems.append(f"remix needs stems labelled 'vocals' with f0 annotations in split '{split}'; "
+                                           "set remix: 0 to train on the mixtures")
+            elif not rows and role != "unlabelled":
+                report.problems.append(f"no mixtures in split '{split}' (for {role} songs); "
+                                       f"the catalog has {sorted({e.split for e in self.catalog.mixtures()})}")
+            check_rows(self.catalog, rows, 1, report, annotation=role in ("labelled", "valid", "test"))
+        return report
 
     def rows(self, source: str) -> list[Entry]:
         """The catalog rows a source draws from ('labelled', 'unlabelled', 'remix', 'valid', 'test'),
@@ -202,7 +225,7 @@ class MelodyDataModule(CatalogDataModule):
             raise CatalogError(f"{self.catalog_path}: no mixtures in split '{split}' (for {role}); "
                                f"have {sorted({e.split for e in self.catalog.mixtures()})}")
         usable = []
-        for e in rows:
+        for e in (e for e in rows if e.id not in self.bad_rows):
             if role != "unlabelled" and not e.annotation:  # checked before decoding a song we would not use
                 print(f"skipped {role} song {e.id}: no f0 annotation in the catalog")
                 continue
@@ -219,6 +242,7 @@ class MelodyDataModule(CatalogDataModule):
         if not any(e.annotation and "vocals" in e.labels for e in stems):
             raise CatalogError(f"{self.catalog_path}: remix needs stems labelled 'vocals' with f0 annotations in "
                                f"split '{split}'; set remix: 0 to train on the mixtures")
+        stems = [e for e in stems if e.id not in self.bad_rows]
         failed = self.store.preload(str(self.catalog.resolve(e.path)) for e in stems)
         if failed:
             raise CatalogError(f"{failed[0][0]}: {failed[0][1]} (a stem of split '{split}', needed by remix)")

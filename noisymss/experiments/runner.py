@@ -121,7 +121,7 @@ def fit(run: Run, seed: int, out: Path) -> Path:
 
 
 def newest_last_checkpoint(where: Path) -> Path | None:
-    # under the first logger's folder, which a resumed fit changes: the newest is the run's
+    # the run folder's checkpoints/last.ckpt (the newest, should a custom config keep checkpoints elsewhere too)
     found = sorted(where.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
     return found[-1] if found else None
 
@@ -242,9 +242,10 @@ def collect(run: Run, seed: int, out: Path, got: dict) -> dict:
     row: dict[str, Any] = {"checkpoint": str(got["checkpoint"] or "")}
     for name, record in got["evals"].items():
         row.update({f"{name}{SEP}{k}": v for k, v in record["metrics"].items()})
-        songs = folder(out, run, seed) / name / "test_songs.json"  # a separator's museval scores (separation/song_scores.py)
-        if songs.is_file():
-            summary = json.loads(songs.read_text())["summary"]
+        # a separator's museval scores, beside its results file (separation/song_scores.py)
+        songs = sorted((folder(out, run, seed) / name / "results").glob("test-*.songs.json"), key=lambda p: p.stat().st_mtime)
+        if songs:
+            summary = json.loads(songs[-1].read_text())["summary"]
             row.update({f"{name}{SEP}museval/{src}/{m}": v for src, s in summary.items() for m, v in s.items()})
     if run.fit or run.labels:
         cli = instantiate(config_args(run, seed, out))

@@ -17,9 +17,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from noisymss.atomic import atomic_path, output_paths
+from noisymss.atomic import atomic_path
+from noisymss.outputs import inside, output_paths
 from noisymss.checkpoints import load_checkpoint
-from noisymss.audio.io import AudioError, audio_info, convert_channels, fit_length, resample
+from noisymss.audio.io import AudioError, audio_info, check_finite, convert_channels, fit_length, resample
 
 FORMATS = {"wav": "FLOAT", "flac": "PCM_24"}
 
@@ -67,12 +68,14 @@ def separate_file(sep: Separator, path: Path, folder: Path, fmt: str = "wav", bl
     import soundfile as sf
 
     info = audio_info(path)
+    if info.frames == 0:
+        raise AudioError(f"{path}: holds no samples")
     rate, have = info.sample_rate, info.channels
     if have not in (1, sep.channels) and sep.channels != 1:
         raise AudioError(f"{path}: {have} channels; the model takes {sep.channels} (or mono, which is repeated)")
     context = int(np.ceil(sep.segment * rate))
     step = max(int(block * rate), 1)
-    targets = [folder / f"{s}.{fmt}" for s in sep.sources]
+    targets = [inside(folder, f"{s}.{fmt}") for s in sep.sources]  # source names come from the checkpoint
     folder.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack, sf.SoundFile(str(path)) as src:
         temps = [stack.enter_context(atomic_path(t)) for t in targets]  # renamed into place only if all succeed
@@ -82,6 +85,7 @@ def separate_file(sep: Separator, path: Path, folder: Path, fmt: str = "wav", bl
                 lo, hi = max(start - context, 0), min(start + step + context, info.frames)
                 src.seek(lo)
                 x = np.ascontiguousarray(src.read(hi - lo, dtype="float32", always_2d=True).T)
+                check_finite(x, path)
                 x = convert_channels(resample(x, rate, sep.sample_rate), sep.channels)
                 with torch.inference_mode():
                     est = sep(torch.from_numpy(x)).float().cpu().numpy()  # (S, C, t) at the model's rate
@@ -114,4 +118,6 @@ def separate_files(ckpt: str | os.PathLike, paths: Sequence[Path], out: Path, fm
             separate_file(sep, Path(path), folder, fmt)
         except (AudioError, OSError) as err:
             failed.append((Path(path), str(err)))
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # nothing of a failed input is left behind
     return failed

@@ -1,7 +1,8 @@
 """`noisymss test` of a separator on whole songs: each test song is separated in overlap-added
 chunks and scored with museval (BSSEval v4, 1 s windows, median over frames), sharded over DDP
 ranks; per source the median over songs, then the mean over sources (the SiSEC/SDX convention).
-Results go to `<default_root_dir>/test_songs.{json,csv}`, the test metrics, and a W&B table with
+Results go to `<default_root_dir>/results/test-<checkpoint stem>.songs.{json,csv}` (beside the run's
+results file), the test metrics, and a W&B table with
 audio of the first songs' estimates."""
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ LISTEN_SECONDS = 10.0
 
 def score_test_songs(task: L.LightningModule) -> dict | None:
     """Scores the DataModule's test songs with `task`; returns {song: {source: metrics}} (None without data)."""
+    from noisymss.callbacks.results import results_path, run_record
     from noisymss.metrics.separation import evaluate_songs, summarize, write_results
 
     dm = task.trainer.datamodule
@@ -48,8 +50,9 @@ def score_test_songs(task: L.LightningModule) -> dict | None:
             task.log(f"test/sdr/{source}", float(summary[source]["SDR"]))
     task.log("test/sdr", float(summary["mean"]["SDR"]))
     if task.trainer.is_global_zero:
-        root = Path(task.trainer.default_root_dir)
-        write_results(results, root / "test_songs.json", root / "test_songs.csv")
+        # beside the run's results file (callbacks/results.py), so another checkpoint's are kept
+        base = results_path(task.trainer.default_root_dir, run_record(task.trainer, "test")).with_suffix("")
+        write_results(results, base.with_name(base.name + ".songs.json"), base.with_name(base.name + ".songs.csv"))
         _log_table(task, catalog, songs, results, labels)
     return results
 

@@ -3,7 +3,7 @@
 The Trainer's `predict` (noisymss.trainer) feeds `InputFiles` batches ({'path', 'target'}); each
 task's `predict_file(path, target)` computes and writes its result for one file, atomically, with
 the same code as its own command (`noisymss melody`, `noisymss separate`), and returns what it
-wrote. Targets come from `noisymss.atomic.output_paths`, so no two inputs write the same output.
+wrote. Targets come from `noisymss.outputs.output_paths`, so no two inputs write the same output.
 """
 from __future__ import annotations
 

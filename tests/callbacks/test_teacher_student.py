@@ -63,6 +63,29 @@ def test_resume_in_the_middle_of_iteration_two_keeps_iteration_and_labels(melody
     assert all(np.array_equal(dm.pseudo[k][0], dm2.pseudo[k][0]) for k in dm.pseudo)
 
 
+def test_a_resumed_noisy_student_run_is_bit_for_bit_the_uninterrupted_one(melody_corpus, tmp_path):
+    """The project's Trainer checkpoints the random state: resuming in iteration two (before the next relabel)
+    gives the weights of the run that never stopped, noise and dropout included."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from noisymss.trainer import Trainer
+
+    def fit(root, ckpt_path=None, keep_all=False):
+        L.seed_everything(0)
+        callbacks = [TeacherStudent(iterations=2, epochs_per_iteration=2, min_voiced=0.0, mode="noisy_student")]
+        if keep_all:
+            callbacks.append(ModelCheckpoint(dirpath=tmp_path / root / "checkpoints", save_top_k=-1, save_last=True))
+        task = MelodyTask(width=0.125)
+        Trainer(max_epochs=6, callbacks=callbacks, default_root_dir=tmp_path / root, **QUIET).fit(
+            task, _dm(melody_corpus), ckpt_path=ckpt_path)
+        return task.state_dict()
+
+    whole = fit("whole", keep_all=True)
+    third = next((tmp_path / "whole" / "checkpoints").glob("epoch=2-*.ckpt"))  # mid iteration two; a relabel to come
+    resumed = fit("resumed", ckpt_path=str(third))
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
 def test_unknown_mode_and_missing_reload_fail_before_training(melody_corpus, tmp_path):
     with pytest.raises(ValueError, match="unknown teacher-student mode 'loud'"):
         TeacherStudent(mode="loud")

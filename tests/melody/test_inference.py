@@ -56,7 +56,7 @@ def test_a_checkpoint_loads_without_lightning_as_the_trained_network(tmp_path):
 def test_output_names_keep_inputs_with_the_same_name_apart(tmp_path):
     from pathlib import Path
 
-    from noisymss.atomic import output_paths
+    from noisymss.outputs import output_paths
 
     out = Path("/out")
     assert output_paths([tmp_path / "a.wav", tmp_path / "b.flac"], out, ".f0.txt") == [out / "a.f0.txt", out / "b.f0.txt"]

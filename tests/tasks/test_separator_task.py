@@ -97,14 +97,15 @@ def test_testing_scores_whole_songs_with_museval(duets, tmp_path):
     trainer = L.Trainer(default_root_dir=tmp_path / "truth", **QUIET)
     metrics = trainer.test(task, _dm(duets), verbose=False)[0]
     assert "test/usdr" in metrics and "test/sdr" not in metrics
-    assert not (tmp_path / "truth" / "test_songs.json").exists()
+    assert not list((tmp_path / "truth").rglob("*.songs.json"))
     # under the given labels it is scorable: museval's SDR of the mixture baseline, per source
     trainer = L.Trainer(default_root_dir=tmp_path / "given", **QUIET)
     metrics = trainer.test(task, _dm(duets, label_version="given", eval_label_version=None), verbose=False)[0]
-    songs = json.loads((tmp_path / "given" / "test_songs.json").read_text())["songs"]
+    # beside the run's results file, named after it (no checkpoint: 'untrained')
+    songs = json.loads((tmp_path / "given" / "results" / "test-untrained.songs.json").read_text())["songs"]
     assert list(songs) == ["d7"] and set(songs["d7"]) == set(SOURCES)
     assert metrics["test/sdr"] == pytest.approx((songs["d7"]["tone"]["SDR"] + songs["d7"]["noise"]["SDR"]) / 2, abs=1e-3)
-    assert (tmp_path / "given" / "test_songs.csv").is_file()
+    assert (tmp_path / "given" / "results" / "test-untrained.songs.csv").is_file()
 
 
 def test_test_songs_go_to_offline_wandb_as_a_table_with_audio(duets, tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noisymss.atomic import atomic_write_text
+from noisymss.atomic import atomic_write_text, remove_partials
 from noisymss.data.annotations import write_f0
 from noisymss.data.catalog import Catalog, Entry
 from noisymss.data.synth.render import Track, Vibrato, default_soundfont, render
@@ -76,6 +76,7 @@ def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, p
         raise SynthError(f"--voice {settings.voice}: choose one of {', '.join(VOICES)}")
     settings = _with_soundfont(settings)
     _claim_folder(out, settings)
+    remove_partials(out, recursive=True)  # files a killed run was writing
     plans = plan_songs(settings)
     todo = [p for p in plans if not (out / "songs" / p["song"] / "meta.json").is_file()]
     from tqdm import tqdm
@@ -260,6 +261,8 @@ def _claim_folder(out: Path, settings: SynthSettings) -> None:
     wanted = json.loads(json.dumps(asdict(settings)))
     wanted.pop("soundfont")
     wanted["soundfont_name"] = Path(settings.soundfont).name
+    if out.exists() and not out.is_dir():
+        raise SynthError(f"{out}: is a file; give --out a folder")
     if record.is_file():
         have = json.loads(record.read_text())
         if have != wanted:
