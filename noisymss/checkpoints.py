@@ -56,6 +56,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 def check_fits(ckpt: Checkpoint, model: torch.nn.Module) -> None:
     """A one-line ValueError unless `ckpt`'s weights load into `model` (same names and shapes):
     a checkpoint of another task, size or class list is refused before any work."""
+    for key in ("classes", "sources"):  # same shapes, other order: every score would be silently wrong
+        trained, built = ckpt.hparams.get(key), dict(getattr(model, "hparams", {})).get(key)
+        if trained is not None and built is not None and list(trained) != list(built):
+            raise ValueError(f"{ckpt.path}: trained for {key} {list(trained)}, but the config's model has {list(built)}; "
+                             f"set data.init_args.classes to {list(trained)}")
     want = model.state_dict()
     have = ckpt.state_dict
     missing = [k for k in want if k not in have]

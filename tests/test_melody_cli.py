@@ -31,7 +31,7 @@ def _noisymss(*args, cwd):
                           timeout=600)
 
 
-@pytest.mark.parametrize("name", ["noisy_student.yaml", "supervised.yaml"])
+@pytest.mark.parametrize("name", ["noisy_student.yaml", pytest.param("supervised.yaml", marks=pytest.mark.slow)])  # < 10 min
 def test_fit_test_and_melody_from_a_fresh_folder(name, tmp_path):
     config = _small_config(name, tmp_path)
     res = _noisymss("fit", *config, cwd=tmp_path)

@@ -61,7 +61,8 @@ class ClassifierTask(FilePredictions, L.LightningModule):
         """(B, C, T) audio → (B, n_classes) logits."""
         return self.model(audio)
 
-    def on_fit_start(self) -> None:
+    def setup(self, stage: str) -> None:
+        # every stage: scores of a model whose classes are in another order than the data's are wrong, silently
         dm = self.trainer.datamodule
         if dm is not None and hasattr(dm, "classes") and list(dm.classes) != self.classes:
             raise ValueError(f"model classes {self.classes} differ from the data's {list(dm.classes)}; "

@@ -75,7 +75,8 @@ class SeparatorTask(FilePredictions, L.LightningModule):
         """(B, C, T) mixture → (B, S, C, T) sources."""
         return self.model(mixture)
 
-    def on_fit_start(self) -> None:
+    def setup(self, stage: str) -> None:
+        # every stage: a model of other sources, rate or segment than the data's would score wrong, silently
         dm = self.trainer.datamodule
         if dm is None or not hasattr(dm, "mixer"):
             return
@@ -89,7 +90,12 @@ class SeparatorTask(FilePredictions, L.LightningModule):
         if recipe.segment != self.hparams.segment:
             raise ValueError(f"data recipe segment is {recipe.segment} s but the model's is {self.hparams.segment} s "
                              "(its training and whole-song chunk length); set model.segment to match")
-        mixer = dm.mixer("train")
+
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        if dm is None or not hasattr(dm, "mixer"):
+            return
+        recipe, mixer = dm.recipe, dm.mixer("train")
         if recipe.multi_label == "all" and (mixer.table.labels.sum(axis=1) > 1).any():
             raise ValueError(f"label version '{dm.label_version}' of {dm.catalog_path} has stems labelled with several "
                              "classes, which have no single source to be the target of; set data.recipe.multi_label "

@@ -128,7 +128,7 @@ def test_reset_student_is_deterministic():
         torch.testing.assert_close(pa, pb)
 
 
-@pytest.mark.parametrize("growth", [1.0, 1.5], ids=["continued-student", "larger-student"])
+@pytest.mark.parametrize("growth", [1.0, pytest.param(1.5, marks=pytest.mark.slow)], ids=["continued-student", "larger-student"])
 def test_two_process_ddp_gives_identical_pseudo_labels(melody_corpus, tmp_path, growth):
     """A real 2-process CPU DDP run (gloo): every rank ends with the same labels, equal to a 1-process relabel,
     and the same trained parameters (a larger student is trained by DDP too, not by each rank alone;

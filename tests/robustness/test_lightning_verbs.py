@@ -74,9 +74,9 @@ def test_a_run_folder_is_resumed_never_overwritten(ws, capsys):
     assert (ws / "run" / "results" / "test-last.json").is_file() and (ws / "run" / "config-3.yaml").is_file()
 
 
-@pytest.mark.parametrize("verb", ["test", "validate"])
+@pytest.mark.parametrize("verb", ["test", "validate", "predict"])
 def test_scoring_without_a_checkpoint_is_refused(verb, ws, capsys):
-    res = run(capsys, verb, "--config", "c.yaml")
+    res = run(capsys, verb, "--config", "c.yaml", *(["--files", '["x.wav"]'] if verb == "predict" else []))
     assert_refused(res, f"{verb} needs --ckpt_path", code=1)
     assert not (ws / "run").exists()
 
@@ -219,3 +219,25 @@ def test_config_mistakes_are_short(args, message, code, ws, capsys):
     assert_refused(res, message, "--help", code=code)
     assert "usage:" not in res.err and len(res.err.strip().splitlines()) <= 6
     assert not (ws / "run").exists()
+
+
+def test_scoring_with_the_classes_in_another_order_is_refused(ws, classifier, capsys):
+    res = run(capsys, "test", "--config", "c.yaml", "--ckpt_path", classifier, "--data.init_args.classes", "[noise, tone]")
+    assert_refused(res, "trained for classes ['tone', 'noise'], but the config's model has ['noise', 'tone']", code=1)
+    assert not (ws / "run" / "results").exists()
+
+
+def test_predict_keeps_results_already_there_unless_overwrite(ws, capsys):
+    ckpt = save_checkpoint(MelodyTask(width=0.125), ws / "m.ckpt")
+    write_wav(ws / "in" / "a.wav", tone(1.0, 8000, channels=1), rate=8000)
+    args = ["predict", "--config", CONFIGS / "supervised.yaml", "--ckpt_path", ckpt, "--trainer.logger", "false",
+            "--trainer.default_root_dir", "run", "--files", '["in/a.wav"]', "--out", "out"]
+    missing = [a if a != '["in/a.wav"]' else '["in/a.wav", "in/nope.wav"]' for a in args]
+    assert_refused(run(capsys, *missing), "in/nope.wav: no such input file", code=1)
+    assert not (ws / "out").exists()
+    assert run(capsys, *args).code == 0
+    (ws / "out" / "a.f0.txt").write_text("the user's edit")
+    assert_refused(run(capsys, *args), "a.f0.txt: exists", code=1)
+    assert (ws / "out" / "a.f0.txt").read_text() == "the user's edit"
+    assert run(capsys, *args, "--overwrite", "true").code == 0
+    assert (ws / "out" / "a.f0.txt").read_text() != "the user's edit"

@@ -70,6 +70,7 @@ def test_predict_writes_one_result_per_input(config, model, expected, tmp_path):
         assert (info.samplerate, info.channels, info.frames) == (44100, 2, 2 * 44100)  # the input's format
 
 
+@pytest.mark.slow  # (in-process in tests/robustness, which make test runs)
 def test_predict_refuses_random_weights_and_missing_files(tmp_path):
     songs = _inputs(tmp_path)
     res = _noisymss("predict", "--config", str(CONFIGS / "noisy_student.yaml"), "--trainer.logger", "false",
