@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="scan a dataset folder into a stem catalog (CSV)")
     p.add_argument("root", type=Path, help="dataset folder")
-    p.add_argument("--format", required=True, choices=["musdb", "folder", "mixtures", "bach10", "medleydb"])
+    p.add_argument("--format", required=True, choices=["musdb", "sdx23", "folder", "mixtures", "bach10", "medleydb", "mir1k", "ikala"])
     p.add_argument("--out", required=True, type=Path, help="catalog CSV to write (never overwritten)")
     p.set_defaults(run=_index)
 
@@ -134,6 +134,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
     p.add_argument("--overwrite", action="store_true", help="replace stems already in --out (default: refuse)")
     p.set_defaults(run=_separate)
+
+    p = sub.add_parser("catalog", help="make a new catalog from others: merge, split, withhold, map, filter")
+    tools = p.add_subparsers(dest="tool", metavar="TOOL", parser_class=_Parser, required=True)
+    t = tools.add_parser("merge", help="several catalogs into one (ids kept unique, paths kept valid)")
+    t.add_argument("catalogs", nargs="+", type=Path)
+    t.add_argument("--names", default="", help="comma-separated prefixes for clashing ids (default: the file names)")
+    t = tools.add_parser("split", help="assign splits by group (singer, artist, else song): a group never spans two")
+    t.add_argument("catalog", type=Path)
+    how = t.add_mutually_exclusive_group(required=True)
+    how.add_argument("--fractions", help="name=fraction pairs of the audio, e.g. train=0.8,valid=0.1,test=0.1")
+    how.add_argument("--list", type=Path, help="CSV of group (or song),split lines")
+    t.add_argument("--seed", type=int, default=0)
+    t = tools.add_parser("withhold", help="clear one split's labels (an unlabelled split); the truth is kept for scoring")
+    t.add_argument("catalog", type=Path)
+    t.add_argument("--split", required=True)
+    t = tools.add_parser("map", help="rename labels through a from,to table (an empty 'to' drops the label)")
+    t.add_argument("catalog", type=Path)
+    t.add_argument("--table", required=True, type=Path)
+    t = tools.add_parser("filter", help="keep rows of some splits, roles or labels")
+    t.add_argument("catalog", type=Path)
+    t.add_argument("--split", action="append", default=[], help="repeatable")
+    t.add_argument("--role", action="append", default=[], choices=["stem", "mixture"], help="repeatable")
+    t.add_argument("--label", action="append", default=[], help="repeatable")
+    for t in tools.choices.values():
+        t.add_argument("--out", required=True, type=Path, help="the new catalog CSV (never overwritten)")
+    p.set_defaults(run=_catalog)
 
     p = sub.add_parser("info", help="summarise a catalog: rows, classes, splits, label versions, label accuracy")
     p.add_argument("catalog", type=Path)
@@ -227,12 +253,7 @@ def _device(name: str) -> str:
 def _synth(args) -> int:
     from noisymss.data.synth.corpus import SynthSettings, synthesize
 
-    try:
-        splits = tuple((name.strip(), float(frac)) for name, frac in (item.split("=") for item in args.splits.split(",")))
-    except ValueError:
-        raise ValueError(f"--splits {args.splits}: give name=fraction pairs, e.g. train=0.8,valid=0.1,test=0.1") from None
-    if any(not name or frac <= 0 for name, frac in splits):
-        raise ValueError(f"--splits {args.splits}: every split needs a name and a positive fraction")
+    splits = tuple(_pairs(args.splits, "--splits").items())
     settings = SynthSettings(songs=args.songs, seconds=args.seconds, seed=args.seed, label_noise=args.label_noise,
                              soundfont=args.soundfont, splits=splits, include_bach10=args.include_bach10, voice=args.voice)
     catalog = synthesize(args.out, settings, jobs=args.jobs)
@@ -253,6 +274,46 @@ def _index(args) -> int:
     catalog.save(args.out)
     print(f"wrote {args.out}: {len(catalog.stems())} stems, {len(catalog.mixtures())} mixtures, {len(skipped)} file(s) skipped")
     return 0
+
+
+def _catalog(args) -> int:
+    from noisymss.data import catalog_ops as ops
+    from noisymss.data.catalog import Catalog, CatalogError
+
+    if args.out.exists():
+        raise CatalogError(f"{args.out}: exists; choose another --out (catalogs are never overwritten)")
+    if args.tool == "merge":
+        names = args.names.split(",") if args.names else [p.stem for p in args.catalogs]
+        if len(names) != len(args.catalogs):
+            raise ValueError(f"--names {args.names}: give one name per catalog ({len(args.catalogs)})")
+        new = ops.merge([Catalog.load(p) for p in args.catalogs], names)
+    else:
+        catalog = Catalog.load(args.catalog)
+        if args.tool == "split" and args.fractions:
+            new = ops.split_by_fractions(catalog, _pairs(args.fractions, "--fractions"), args.seed)
+        elif args.tool == "split":
+            new = ops.split_from_list(catalog, ops.read_table(args.list))
+        elif args.tool == "withhold":
+            new = ops.withhold(catalog, args.split)
+        elif args.tool == "map":
+            new, unmapped = ops.map_labels(catalog, ops.read_table(args.table))
+            if unmapped:
+                print("kept, not in the table: " + ", ".join(f"{c!r} on {n} row(s)" for c, n in unmapped.most_common()))
+        else:
+            new = ops.filter_rows(catalog, args.split, args.role, args.label)
+    new.save(args.out)
+    _print_info(new)
+    return 0
+
+
+def _pairs(text: str, option: str) -> dict[str, float]:
+    try:
+        pairs = {name.strip(): float(value) for name, value in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        raise ValueError(f"{option} {text}: give name=fraction pairs, e.g. train=0.8,valid=0.1,test=0.1") from None
+    if any(not name or value <= 0 for name, value in pairs.items()):
+        raise ValueError(f"{option} {text}: every split needs a name and a positive fraction")
+    return pairs
 
 
 def _info(args) -> int:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -173,3 +174,42 @@ def differing():
     """differing(resolved) -> the config fields that are not the same in every run (the run folder aside)."""
     return _differing
 
+
+
+def mir1k_clip(root: Path, name: str, midi: list[float], rate: int = 16000) -> None:
+    """A MIR-1K-layout clip whose vocal (right) channel sings exactly where `midi` is voiced (a 40 ms
+    frame every 20 ms, frame k centred at 0.02 (k + 1) s), over a steady accompaniment (left)."""
+    frames = len(midi)
+    n = 640 + 320 * (frames - 1)  # MIR-1K: floor((n - 640) / 320) + 1 frames
+    t = np.arange(n) / rate
+    voice = np.zeros(n)
+    for k, m in enumerate(midi):
+        if m > 0:
+            centre = int(0.02 * (k + 1) * rate)
+            lo, hi = max(centre - 160, 0), min(centre + 160, n)
+            voice[lo:hi] = 0.4 * np.sin(2 * np.pi * 440 * 2 ** ((m - 69) / 12) * t[lo:hi])
+    accompaniment = 0.1 * np.sin(2 * np.pi * 110 * t)
+    (root / "Wavfile").mkdir(parents=True, exist_ok=True)
+    (root / "PitchLabel").mkdir(exist_ok=True)
+    sf.write(root / "Wavfile" / f"{name}.wav", np.stack([accompaniment, voice], axis=1).astype(np.float32), rate)
+    (root / "PitchLabel" / f"{name}.pv").write_text("".join(f"{m}\n" for m in midi))
+
+
+@pytest.fixture(scope="session")
+def vocal_clips(tmp_path_factory) -> dict[str, Path]:
+    """A MIR-1K-layout corpus (4 singers x 2 clips of 2 s), indexed and split by singer two ways:
+    {'melody': labelled / unlabelled / valid / test, 'separation': train / valid / test} catalogs."""
+    from noisymss.data import catalog_ops
+    from noisymss.data.sources import index_dir
+
+    root = tmp_path_factory.mktemp("vocal_clips")
+    rng = np.random.default_rng(0)
+    for singer in ("ann", "bo", "cy", "di"):
+        for k in range(2):
+            mir1k_clip(root / "MIR-1K", f"{singer}_{k}_01", [0.0 if rng.random() < 0.3 else float(m)
+                                                             for m in rng.integers(55, 72, size=100)])
+    catalog, skipped = index_dir(root / "MIR-1K", "mir1k", progress=False)
+    assert not skipped
+    splits = {"melody": {"ann": "labelled", "bo": "unlabelled", "cy": "valid", "di": "test"},
+              "separation": {"ann": "train", "bo": "train", "cy": "valid", "di": "test"}}
+    return {name: catalog_ops.split_from_list(catalog, table).save(root / f"{name}.csv") for name, table in splits.items()}

@@ -13,14 +13,25 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RUNS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 OVERLAYS = {"noisy_student.yaml": "melody.yaml", "supervised.yaml": "melody.yaml",
             "classifier.yaml": "classifier.yaml", "self_refine.yaml": "classifier.yaml",
-            "separator_htdemucs.yaml": "separator_htdemucs.yaml", "separator_xumx.yaml": "separator_xumx.yaml"}
-MELODY = {"noisy_student.yaml", "supervised.yaml"}
+            "separator_htdemucs.yaml": "separator_htdemucs.yaml", "separator_xumx.yaml": "separator_xumx.yaml",
+            "mir1k_noisy_student.yaml": "melody.yaml", "mir1k_separator_xumx.yaml": "separator_xumx.yaml",
+            "musdb_separator_htdemucs.yaml": "separator_htdemucs.yaml", "sdx23_classifier.yaml": "classifier.yaml"}
+MELODY = {"noisy_student.yaml", "supervised.yaml", "mir1k_noisy_student.yaml"}
+
+
+def _catalog(run: str, demo_corpus: Path, melody_corpus: Path, vocal_clips: dict) -> Path:
+    """The test catalog a run file can train on: real-data runs get a generated copy of their layout."""
+    if run == "mir1k_noisy_student.yaml":
+        return vocal_clips["melody"]
+    if run == "mir1k_separator_xumx.yaml":
+        return vocal_clips["separation"]
+    return (melody_corpus if run in MELODY else demo_corpus) / "catalog.csv"
 
 
 def _cli(run: str, catalog: Path, tmp_path: Path, *extra: str):
     args = ["--config", str(CONFIGS / run), *extra, "--trainer.accelerator", "cpu", "--trainer.devices", "1",
             "--trainer.precision", "32-true", "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path),
-            "--trainer.enable_progress_bar", "false", "--data.init_args.catalog", str(catalog / "catalog.csv")]
+            "--trainer.enable_progress_bar", "false", "--data.init_args.catalog", str(catalog)]
     return build(args, run=False)
 
 
@@ -31,9 +42,9 @@ def test_every_run_config_has_a_gpu_overlay():
 
 @pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu-overlay"])
 @pytest.mark.parametrize("run", RUNS)
-def test_config_instantiates_with_linked_values(run, gpu, demo_corpus, melody_corpus, tmp_path):
+def test_config_instantiates_with_linked_values(run, gpu, demo_corpus, melody_corpus, vocal_clips, tmp_path):
     extra = ["--config", str(CONFIGS / "gpu" / OVERLAYS[run])] if gpu else []
-    cli = _cli(run, melody_corpus if run in MELODY else demo_corpus, tmp_path, *extra)
+    cli = _cli(run, _catalog(run, demo_corpus, melody_corpus, vocal_clips), tmp_path, *extra)
     model, data = cli.model, cli.datamodule
     assert type(model).__module__.startswith("noisymss.tasks.") and type(data).__module__.startswith("noisymss.")
     hp = model.hparams
@@ -59,10 +70,10 @@ class _Draws(L.Callback):
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_consecutive_epochs_draw_different_examples(run, demo_corpus, melody_corpus, tmp_path):
+def test_consecutive_epochs_draw_different_examples(run, demo_corpus, melody_corpus, vocal_clips, tmp_path):
     """Whatever the config's trainer flags: the relabel callbacks are dropped (their schedule needs
     more epochs), everything else is the shipped config."""
-    cli = _cli(run, melody_corpus if run in MELODY else demo_corpus, tmp_path, "--trainer.callbacks=[]",
+    cli = _cli(run, _catalog(run, demo_corpus, melody_corpus, vocal_clips), tmp_path, "--trainer.callbacks=[]",
                "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0",
                "--trainer.enable_checkpointing", "false", "--data.init_args.batch_size", "2",
                "--data.init_args.num_workers", "0", "--data.init_args.train_examples", "4")

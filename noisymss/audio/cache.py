@@ -38,7 +38,8 @@ import numpy as np
 import soundfile as sf
 
 from noisymss.atomic import atomic_path
-from noisymss.audio.io import AudioError, _short, audio_info, convert_channels, fit_length, read_audio, resample
+from noisymss.audio.io import (AudioError, _short, audio_info, convert_channels, fit_length, read_audio, resample,
+                               split_channel)
 from noisymss.audio.wav import PCM, read_wav_header
 
 _INT16_SCALE = np.float32(1.0 / 32768.0)  # a power of two: x * 2**-15 == x / 32768 exactly
@@ -89,6 +90,15 @@ class SegmentReader:
         length = int(round(duration * sample_rate))
         if out is not None and (out.shape != (channels, length) or out.dtype != np.float32):
             raise ValueError(f"out must be float32 of shape {(channels, length)}, got {out.dtype} {out.shape}")
+        base, channel = split_channel(path)
+        if channel is not None:  # one channel of a file: read them all (as they are), keep that one
+            audio_info(path)  # a clear error for a channel the file does not have
+            have = audio_info(base).channels
+            audio = convert_channels(self.read(base, start, duration, sample_rate, have)[channel:channel + 1], channels)
+            if out is None:
+                return np.ascontiguousarray(audio)
+            np.add(audio, _ZERO, out=out)
+            return out
         if self.cache_dir is None:
             audio = self._read_file(path, start, duration, sample_rate, channels, length, out)
         else:

@@ -1,11 +1,14 @@
 """Audio file I/O: read whole files or seek to a segment, convert rate and channels, write atomically.
 
-Audio arrays are float32 NumPy arrays of shape (channels, samples) throughout the project.
+Audio arrays are float32 NumPy arrays of shape (channels, samples) throughout the project. A path
+ending in `#ch<k>` names channel k of a file alone (datasets such as MIR-1K and iKala store the
+vocals and the accompaniment as the two channels of one file): it reads as a mono file.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +38,32 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+_CHANNEL = re.compile(r"^(.*)#ch(\d+)$")
+
+
+def split_channel(path: str | os.PathLike) -> tuple[str, int | None]:
+    """('file', k) for 'file#ch<k>', ('file', None) for a plain path."""
+    found = _CHANNEL.match(str(path))
+    return (found.group(1), int(found.group(2))) if found else (str(path), None)
+
+
+def channel_path(path: str | os.PathLike, channel: int) -> str:
+    """The path that names channel `channel` of a file alone."""
+    return f"{path}#ch{channel}"
+
+
 def audio_info(path: str | os.PathLike) -> AudioInfo:
-    """Reads the header of `path`; raises AudioError if it is not readable audio."""
+    """Reads the header of `path` (one channel of it for 'file#ch<k>'); raises AudioError if it is not
+    readable audio."""
+    base, channel = split_channel(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(base)
     except Exception as err:  # soundfile raises LibsndfileError, RuntimeError or TypeError
         raise AudioError(f"{path}: not readable audio ({_short(err)})") from None
+    if channel is not None:
+        if channel >= info.channels:
+            raise AudioError(f"{path}: the file has {info.channels} channel(s), so no channel {channel}")
+        return AudioInfo(str(path), int(info.samplerate), 1, int(info.frames))
     return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
 
 
@@ -69,6 +92,10 @@ def read_audio(
     info = audio_info(path)
     if info.frames == 0:
         raise AudioError(f"{path}: holds no samples")
+    base, channel = split_channel(path)
+    if channel is not None:  # the whole file's channels, then the one asked for
+        audio = read_audio(base, start, duration, sample_rate)[channel:channel + 1]
+        return convert_channels(audio, channels) if channels else audio
     target_rate = sample_rate or info.sample_rate
     first = int(round(start * info.sample_rate))
     if duration is None:

@@ -6,6 +6,10 @@ An annotation reference is a path, optionally with '#N' choosing a part of a mul
     song_MELODY2.csv          MedleyDB melody CSV (time,Hz)
     song-GTF0s.mat#0          Bach10 ground truth: MIDI numbers, one row per part (0 = violin),
                               10 ms hop, first frame centred at 23 ms
+    clip.pv#mir1k             MIR-1K pitch labels: one MIDI number per line (0 = unvoiced), 40 ms
+                              frames with a 20 ms hop, frame k centred at 0.02 * (k + 1) s
+    clip.pv#ikala             iKala pitch labels: the same format, 32 ms hop, frame k centred at
+                              0.016 + 0.032 * k s
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ from noisymss.audio.pitch import midi_to_hz
 
 HOP = 0.01  # seconds: the project's f0 frame hop (JDC and mir_eval's 10 ms convention)
 BACH10_FIRST_FRAME = 0.023
+# .pv pitch files: one MIDI number per line; their frame times are the dataset's convention,
+# named after the '#': (hop in seconds, centre of frame 0)
+PV_TIMING = {"mir1k": (0.02, 0.02), "ikala": (0.032, 0.016)}
 
 
 class AnnotationError(ValueError):
@@ -36,6 +43,8 @@ def read_f0(reference: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         raise AnnotationError(f"{path}: annotation file not found")
     if path.suffix.lower() == ".mat":
         times, f0 = _read_gtf0s(path, int(part or 0))
+    elif path.suffix.lower() == ".pv":
+        times, f0 = _read_pv(path, part)
     else:
         times, f0 = _read_columns(path)
     if times.size and (not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0)):
@@ -100,3 +109,16 @@ def _read_gtf0s(path: Path, part: int) -> tuple[np.ndarray, np.ndarray]:
         raise AnnotationError(f"{path}: part #{part} out of range; the file has parts 0..{midi.shape[0] - 1}")
     times = BACH10_FIRST_FRAME + HOP * np.arange(midi.shape[1])
     return times, midi_to_hz(midi[part])
+
+
+def _read_pv(path: Path, timing: str) -> tuple[np.ndarray, np.ndarray]:
+    if timing not in PV_TIMING:
+        raise AnnotationError(f"{path}#{timing}: a .pv file needs its dataset's frame timing after '#': "
+                              f"one of {', '.join(PV_TIMING)}")
+    hop, first = PV_TIMING[timing]
+    try:
+        midi = np.loadtxt(path, dtype=np.float64, ndmin=1)
+    except ValueError as err:
+        raise AnnotationError(f"{path}: expected one MIDI number per line ({err})") from None
+    f0 = np.where(midi > 0, midi_to_hz(np.maximum(midi, 1e-9)), 0.0)
+    return first + hop * np.arange(len(midi)), f0

@@ -12,7 +12,8 @@ table's folder (so a corpus can be moved), or absolute.
 
 Columns (`labels` and `true_labels` are '|'-separated class names, empty = none / unknown):
     id, song, path, role (stem | mixture), duration (s), sample_rate, channels, split,
-    labels, true_labels, annotation (f0 file, relative like `path`; may end in '#part')
+    labels, true_labels, annotation (f0 file, relative like `path`; may end in '#part'),
+    group (optional: the singer or artist, which a split never divides; empty = the song)
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from typing import Iterable, Mapping, Sequence
 
 from noisymss.atomic import atomic_write_csv, atomic_write_text
 
-COLUMNS = ("id", "song", "path", "role", "duration", "sample_rate", "channels", "split", "labels", "true_labels", "annotation")
+COLUMNS = ("id", "song", "path", "role", "duration", "sample_rate", "channels", "split", "labels", "true_labels", "annotation",
+           "group")
 REQUIRED = ("id", "song", "path", "role", "duration", "sample_rate", "channels", "split", "labels")
 ROLES = ("stem", "mixture")
 GIVEN = "given"
@@ -58,6 +60,7 @@ class Entry:
     labels: Labels = ()
     true_labels: Labels | None = None  # None: truth unknown
     annotation: str = ""
+    group: str = ""  # singer or artist: splits keep a group together (empty: the song)
 
 
 def join_labels(labels: Iterable[str] | None) -> str:
@@ -127,7 +130,7 @@ class Catalog:
         ]
         atomic_write_csv(path, COLUMNS, ([
             e.id, e.song, e.path, e.role, f"{e.duration:.6f}", e.sample_rate, e.channels, e.split,
-            join_labels(e.labels), join_labels(e.true_labels), e.annotation,
+            join_labels(e.labels), join_labels(e.true_labels), e.annotation, e.group,
         ] for e in moved))
         self.entries, self.root, self.path = moved, folder, path
         return path
@@ -162,7 +165,7 @@ class Catalog:
 
     def missing_files(self) -> list[Entry]:
         """Entries whose audio file does not exist (a stat per row; not done on load)."""
-        return [e for e in self.entries if not self.resolve(e.path).is_file()]
+        return [e for e in self.entries if not Path(str(self.resolve(e.path)).partition("#")[0]).is_file()]
 
     # --------------------------------------------------------- label versions
     @property
@@ -186,7 +189,8 @@ class Catalog:
             unknown = [e.id for e in self.entries if e.role == "stem" and not e.true_labels]
             if unknown:
                 raise CatalogError(f"{self.path}: label version 'true' needs true_labels on every stem; "
-                                   f"{len(unknown)} lack them (first: {unknown[0]})")
+                                   f"{len(unknown)} lack them (first: {unknown[0]}); this dataset's truth is unknown: "
+                                   "set data.init_args.eval_label_version null to score against the given labels")
             return {e.id: e.true_labels for e in self.entries if e.role == "stem"}
         csv_path = self.versions_dir / f"{version}.csv"
         if not csv_path.is_file():
@@ -283,7 +287,7 @@ def _parse_row(row: Mapping[str, str]) -> tuple[Entry | None, list[str]]:
     entry = Entry(
         id=get("id"), song=get("song"), path=get("path"), role=get("role"), duration=numbers["duration"],
         sample_rate=numbers["sample_rate"], channels=numbers["channels"], split=get("split"), labels=labels,
-        true_labels=true_labels or None, annotation=get("annotation"),
+        true_labels=true_labels or None, annotation=get("annotation"), group=get("group"),
     )
     return entry, []
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from noisymss.audio.io import AudioError, audio_info
+from noisymss.audio.io import AudioError, audio_info, split_channel
 from noisymss.data.catalog import Catalog, CatalogError, Entry
 
 
@@ -66,7 +66,7 @@ def check_rows(catalog: Catalog, rows: Iterable[Entry], channels: int, report: R
 
 def _row_problem(catalog: Catalog, e: Entry, channels: int, annotation: bool, rates: Counter) -> str:
     path = catalog.resolve(e.path)
-    if not path.is_file():
+    if not Path(split_channel(path)[0]).is_file():
         return f"{path}: missing (row {e.id}); restore it or re-index the dataset"
     try:
         info = audio_info(path)

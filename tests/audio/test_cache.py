@@ -120,3 +120,26 @@ def test_out_must_fit(tmp_path):
     path = write(tmp_path / "o.wav", 2, "PCM_16")
     with pytest.raises(ValueError, match="out must be float32"):
         SegmentReader().read(path, 0.0, LENGTH, RATE, 2, out=np.empty((2, 10), np.float32))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("subtype, rate", [("PCM_16", 16000), ("FLOAT", 16000), ("PCM_16", 44100)])
+def test_one_channel_of_a_file_reads_as_that_channel_alone(cached, subtype, rate, tmp_path):
+    """'file#ch1' is channel 1 of the file as a mono file, through every read path (map, seek, cache,
+    resampling) and read_audio alike."""
+    from noisymss.audio.io import audio_info, read_audio
+
+    rng = np.random.default_rng(0)
+    stereo = (0.3 * rng.standard_normal((2, 3 * rate))).astype(np.float32)
+    path = tmp_path / "two.wav"
+    sf.write(path, stereo.T, rate, subtype=subtype)
+    whole = read_audio(path, 0.5, 1.0, 16000)
+    reader = SegmentReader(tmp_path / "cache" if cached else None)
+    for channel in (0, 1):
+        ref = f"{path}#ch{channel}"
+        assert audio_info(ref).channels == 1
+        np.testing.assert_array_equal(read_audio(ref, 0.5, 1.0, 16000), whole[channel:channel + 1])
+        np.testing.assert_array_equal(reader.read(ref, 0.5, 1.0, 16000, 1), whole[channel:channel + 1])
+        np.testing.assert_array_equal(reader.read(ref, 0.5, 1.0, 16000, 2), np.repeat(whole[channel:channel + 1], 2, 0))
+    with pytest.raises(AudioError, match="has 2 channel\\(s\\), so no channel 2"):
+        reader.read(f"{path}#ch2", 0.0, 1.0, 16000, 1)

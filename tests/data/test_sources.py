@@ -127,14 +127,17 @@ def test_probe_reads_every_block(tmp_path):
 
 # ------------------------------------------------------------------ index_dir
 def test_index_dir_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="known formats: musdb, folder, mixtures, bach10, medleydb") as err:
+    with pytest.raises(ValueError, match="known formats: musdb, sdx23, folder") as err:
         index_dir(tmp_path, "musdb18")
     assert "\n" not in str(err.value)
     (tmp_path / "file.txt").write_text("x")
     for root in (tmp_path / "file.txt", tmp_path / "missing"):
         with pytest.raises(ValueError, match="not a folder"):
             index_dir(root, "musdb")
-    assert set(FORMATS) == {"musdb", "folder", "mixtures", "bach10", "medleydb"}
+    from noisymss.cli import _parser  # the command lists every format (without importing them)
+
+    index = _parser()._subparsers._group_actions[0].choices["index"]
+    assert set(next(a.choices for a in index._actions if a.dest == "format")) == set(FORMATS)
 
 
 def test_progress_goes_to_stderr_only_when_asked(tmp_path, capsys):
@@ -159,7 +162,8 @@ def test_musdb(tmp_path):
     for rel, row in want.items():
         name = Path(rel).stem
         is_mix = name == "mixture"
-        row.update(role="mixture" if is_mix else "stem", labels=() if is_mix else (name,), true_labels=None)
+        row.update(role="mixture" if is_mix else "stem", labels=() if is_mix else (name,),
+                   true_labels=None if is_mix else (name,))  # MUSDB18's stems are clean
     broken = breakage(root, {"train/Song D/vocals.flac": "truncated", "train/Song D/drums.wav": "truncated",
                              "train/Song D/bass.wav": "empty", "train/Song D/other.wav": "text",
                              "Song C/bass.wav": "nan"})
@@ -176,6 +180,18 @@ def test_musdb(tmp_path):
     cat, skipped = index_dir(root, "musdb", progress=False)
     rows = check(cat, skipped, root, want, broken, tmp_path)
     assert rows["Song B/piano"].labels == ("piano",)
+
+
+def test_musdb_official_validation_tracks_and_sdx23_without_truth(tmp_path):
+    root = tmp_path / "musdb"
+    for song in ("train/Actions - One Minute Smile", "train/Other Song", "test/Test Song"):
+        for name in ("mixture", "vocals", "drums"):
+            good(root / song / f"{name}.wav")
+    cat, _ = index_dir(root, "musdb", progress=False)
+    assert {e.song: e.split for e in cat} == {"Actions - One Minute Smile": "valid", "Other Song": "train",
+                                              "Test Song": "test"}
+    sdx, _ = index_dir(root, "sdx23", progress=False)
+    assert all(e.true_labels is None for e in sdx) and {e.split for e in sdx} == {"train", "test"}
 
 
 def test_folder(tmp_path):
@@ -268,7 +284,8 @@ def test_medleydb_layout(tmp_path):
     pitch.parent.mkdir(parents=True)
     pitch.write_text("0.0,220.0\n0.0058,221.0\n")
     meta("SongA", {1: "female singer", 2: "drum set", 3: "electric bass", 4: ["clean electric guitar", "male singer"],
-                   5: "bass drum", 6: "tuba", 7: "double bass", 8: "piano"}, has_bleed="no")
+                   5: "bass drum", 6: "tuba", 7: "double bass", 8: "piano"}, has_bleed="no", instrumental="no",
+         artist="Artist A")
     want["Audio/SongA/SongA_MIX.wav"] = {**good(audio / "SongA/SongA_MIX.wav", 44100, 2), "role": "mixture",
                                         "labels": (), "annotation": melody.relative_to(root).as_posix()}
     stem("SongA", 1, ("vocals",), annotation="Annotations/Pitch_Annotations/SongA_STEM_01.csv")
@@ -298,11 +315,23 @@ def test_medleydb_layout(tmp_path):
     (audio / "SongD/SongD_METADATA.yaml").write_text("stems: [unclosed\n")
     broken["Audio/SongD/SongD_STEMS/SongD_STEM_01.wav"] = "unreadable SongD_METADATA.yaml"
 
+    # An instrumental song: its melody is the melody stem's line, not a voice on the mix.
+    meta("SongE", {1: "flute", 2: "piano"}, instrumental="yes")
+    (audio / "SongE" / "SongE_STEMS").mkdir(parents=True)
+    body = yaml.safe_load((audio / "SongE/SongE_METADATA.yaml").read_text())
+    body["stems"]["S01"]["component"] = "melody"
+    (audio / "SongE/SongE_METADATA.yaml").write_text(yaml.safe_dump(body))
+    (audio / "SongE/SongE_MELODY2.csv").write_text("0.0,500.0\n")
+    want["Audio/SongE/SongE_MIX.wav"] = {**good(audio / "SongE/SongE_MIX.wav"), "role": "mixture", "annotation": ""}
+    stem("SongE", 1, ("other",), annotation="Audio/SongE/SongE_MELODY2.csv")
+    stem("SongE", 2, ("other",))
+
     cat, skipped = index_dir(root, "medleydb", progress=False)
     rows = check(cat, skipped, root, want, broken, tmp_path)
     loaded = Catalog.load(tmp_path / "out" / "c.csv")
     _, f0 = read_f0(loaded.resolve(rows["SongA/SongA_MIX"].annotation))
     assert f0.tolist() == [0.0, 220.0, 221.0]
+    assert {e.group for e in cat if e.song == "SongA"} == {"Artist A"} and cat["SongE/SongE_MIX"].group == "SongE"
 
 
 def test_medleydb_instrument_table():

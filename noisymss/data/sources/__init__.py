@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Callable
 
 from noisymss.data.catalog import Catalog
-from noisymss.data.sources import bach10, folder, medleydb, mixtures, musdb
+from noisymss.data.sources import bach10, folder, ikala, medleydb, mir1k, mixtures, musdb, sdx23
 from noisymss.data.sources.probe import Plan, Skipped, probe_audio, probe_plans
 
 Scanner = Callable[[Path], "tuple[list[Plan], list[Skipped]]"]
 
 FORMATS: dict[str, Scanner] = {
     "musdb": musdb.scan,
+    "sdx23": sdx23.scan,
     "folder": folder.scan,
     "mixtures": mixtures.scan,
     "bach10": bach10.scan,
     "medleydb": medleydb.scan,
+    "mir1k": mir1k.scan,
+    "ikala": ikala.scan,
 }
 
 __all__ = ["FORMATS", "Skipped", "index_dir", "probe_audio"]
@@ -35,7 +38,7 @@ def index_dir(root: str | os.PathLike, fmt: str, progress: bool = True) -> tuple
 
     Args:
         root: the dataset's top folder.
-        fmt: one of FORMATS (musdb, folder, mixtures, bach10, medleydb).
+        fmt: one of FORMATS.
         progress: show a progress bar over files on stderr.
 
     Returns:

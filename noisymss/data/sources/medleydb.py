@@ -10,7 +10,13 @@ Stems are labelled by mapping MedleyDB's instrument names onto the project's def
 (`to_class`); a stem with several instruments gets each class once. The metadata is curated,
 so true labels equal the given ones, except in songs marked `has_bleed: yes`, where other
 instruments leak into stems and the truth is unknown. Raw tracks (`<Song>_RAW/`) are not
-indexed: they are the pieces the stems were mixed from. Split "train".
+indexed: they are the pieces the stems were mixed from. Split "train"; the artist (the metadata's,
+else the name before the first '_') is the group, so splits keep an artist's songs together.
+
+The MELODY2 annotation goes where the melody is: on the mix when the metadata says the song is
+sung (`instrumental: no`), else on the stem that carries the melody (`component: melody`), so a
+vocal-melody model never learns an instrument's line as the voice. A song without readable
+metadata gets no melody annotation (whether it is sung is unknown).
 """
 from __future__ import annotations
 
@@ -70,15 +76,20 @@ def _scan_song(root: Path, song_dir: Path) -> tuple[list[Plan], list[Skipped]]:
     melody = _first_file(root / "Annotations/Melody_Annotations/MELODY2" / f"{song}_MELODY2.csv",
                          root / "Annotations" / f"{song}_MELODY2.csv", song_dir / f"{song}_MELODY2.csv")
     plans, skipped = [], []
+    artist = str(meta.get("artist") or song.split("_")[0])
+    sung = not problem and str(meta.get("instrumental", "no")).lower() not in ("yes", "true")
     # The mix needs no metadata, so it is indexed even when the YAML is missing or broken.
     if mix.is_file():
-        plans.append(Plan(mix, f"{song}/{mix.stem}", song, "mixture", SPLIT, annotation=str(melody or "")))
+        plans.append(Plan(mix, f"{song}/{mix.stem}", song, "mixture", SPLIT,
+                          annotation=str(melody) if melody and sung else "", group=artist))
     stem_files = audio_files(stem_dir, root) if stem_dir.is_dir() else []
     if problem:
         return plans, skipped + [Skipped(str(f), problem) for f in stem_files]
     truth_known = str(meta.get("has_bleed", "no")).lower() not in ("yes", "true")
+    stems = meta.get("stems") or {}
+    melody_stems = [k for k, v in stems.items() if isinstance(v, dict) and v.get("component") == "melody"]
     listed = set()
-    for key, stem in sorted((meta.get("stems") or {}).items()):
+    for key, stem in sorted(stems.items()):
         stem = stem if isinstance(stem, dict) else {}
         path = stem_dir / str(stem.get("filename") or f"{song}_STEM_{str(key).lstrip('S')}.wav")
         listed.add(path.name)
@@ -92,9 +103,11 @@ def _scan_song(root: Path, song_dir: Path) -> tuple[list[Plan], list[Skipped]]:
             skipped.append(Skipped(str(path), f"no instrument for {key} in metadata"))
             continue
         pitch = root / "Annotations/Pitch_Annotations" / f"{path.stem}.csv"
+        annotation = str(pitch) if pitch.is_file() else ""
+        if melody and not sung and melody_stems == [key]:  # an instrumental song's melody, on its one melody stem
+            annotation = str(melody)
         plans.append(Plan(path, f"{song}/{path.stem}", song, "stem", SPLIT, labels=labels,
-                          true_labels=labels if truth_known else None,
-                          annotation=str(pitch) if pitch.is_file() else ""))
+                          true_labels=labels if truth_known else None, annotation=annotation, group=artist))
     skipped += [Skipped(str(f), "stem not listed in metadata") for f in stem_files if f.name not in listed]
     skipped += [Skipped(str(f), "neither the mix nor in the stems folder")
                 for f in sorted(song_dir.iterdir()) if f.is_file() and is_audio(f) and f != mix

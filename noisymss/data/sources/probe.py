@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from noisymss.audio.io import AUDIO_EXTENSIONS, AudioError, AudioInfo, _short, audio_info
+from noisymss.audio.io import AUDIO_EXTENSIONS, AudioError, AudioInfo, _short, audio_info, channel_path
 from noisymss.audio.wav import read_wav_header
 from noisymss.data.catalog import Entry, make_entry
 
@@ -50,6 +50,8 @@ class Plan:
     labels: tuple = ()
     true_labels: tuple | None = None
     annotation: str = field(default="")
+    group: str = ""  # singer or artist: splits keep a group together
+    channel: int | None = None  # one channel of the file as the row's audio (stems stored as channels)
 
 
 def probe_audio(path: str | os.PathLike) -> AudioInfo:
@@ -105,7 +107,7 @@ def probe_plans(plans: Iterable[Plan], root: Path, progress: bool = True, desc: 
         both .wav and .flac), or carries a label the catalog cannot store is skipped.
     """
     plans = list(plans)
-    entries, skipped, first = [], [], {}
+    entries, skipped, first, probed = [], [], {}, {}
     for plan in tqdm(plans, desc=desc, unit="file", file=sys.stderr, disable=not progress, dynamic_ncols=True):
         if plan.id in first:
             skipped.append(Skipped(str(plan.path), f"duplicate of {first[plan.id]} (same id '{plan.id}')"))
@@ -115,17 +117,22 @@ def probe_plans(plans: Iterable[Plan], root: Path, progress: bool = True, desc: 
             skipped.append(Skipped(str(plan.path), f"label {bad[0]!r} contains '|' or ',' or starts with a space"))
             continue
         try:
-            info = probe_audio(plan.path)
+            info = probed[plan.path] if plan.path in probed else probe_audio(plan.path)
         except AudioError as err:
             skipped.append(Skipped(str(plan.path), str(err).removeprefix(f"{plan.path}: ")))
             continue
+        probed[plan.path] = info  # a file holding several rows (its channels) is decoded once
+        if plan.channel is not None and plan.channel >= info.channels:
+            skipped.append(Skipped(str(plan.path), f"{info.channels} channel(s): no channel {plan.channel} for {plan.id}"))
+            continue
         first[plan.id] = plan.path
+        path = rel(plan.path, root)
         entries.append(make_entry(
-            id=plan.id, song=plan.song, path=rel(plan.path, root), role=plan.role,
-            duration=round(info.duration, 6),  # the CSV keeps 6 decimals: round now so save/load round-trips
-            sample_rate=info.sample_rate, channels=info.channels, split=plan.split,
+            id=plan.id, song=plan.song, path=path if plan.channel is None else channel_path(path, plan.channel),
+            role=plan.role, duration=round(info.duration, 6),  # the CSV keeps 6 decimals: round so save/load round-trips
+            sample_rate=info.sample_rate, channels=info.channels if plan.channel is None else 1, split=plan.split,
             labels=tuple(plan.labels), true_labels=tuple(plan.true_labels) if plan.true_labels else None,
-            annotation=_rel_ref(plan.annotation, root),
+            annotation=_rel_ref(plan.annotation, root), group=plan.group,
         ))
     return entries, skipped
 
