@@ -113,7 +113,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="scan a dataset folder into a stem catalog (CSV)")
     p.add_argument("root", type=Path, help="dataset folder")
-    p.add_argument("--format", required=True, choices=["musdb", "sdx23", "folder", "mixtures", "bach10", "medleydb", "mir1k", "ikala"])
+    p.add_argument("--format", required=True, choices=["musdb", "sdx23", "folder", "mixtures", "bach10", "medleydb", "mir1k", "ikala",
+                                                        "medleydb_pitch", "mdb_stem_synth", "orchset", "tonas", "dagstuhl",
+                                                        "slakh", "moisesdb"])
+    p.add_argument("--taxonomy", type=Path, help="slakh, moisesdb: a from,to CSV mapping the dataset's instrument names "
+                                                   "to classes (default: vocals / drums / bass / other)")
     p.add_argument("--out", required=True, type=Path, help="catalog CSV to write (never overwritten)")
     p.set_defaults(run=_index)
 
@@ -268,11 +272,25 @@ def _index(args) -> int:
 
     if args.out.exists():
         raise CatalogError(f"{args.out}: exists; choose another --out (catalogs hold given labels and are never overwritten)")
-    catalog, skipped = index_dir(args.root, args.format)
+    taxonomy = None
+    if args.taxonomy:
+        from noisymss.data.catalog_ops import read_table
+
+        taxonomy = read_table(args.taxonomy)
+    # MUSDB18's .stem.mp4 files are decoded beside the catalog (inside the folder --out names)
+    decode_to = args.out.parent / f"{args.out.stem}.audio" if args.format == "musdb" else None
+    catalog, skipped = index_dir(args.root, args.format, taxonomy=taxonomy, decode_to=decode_to)
     for s in skipped:
-        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+        print(f"{'note' if s.kept else 'skipped'} {s.path}: {s.reason}", file=sys.stderr)
     catalog.save(args.out)
-    print(f"wrote {args.out}: {len(catalog.stems())} stems, {len(catalog.mixtures())} mixtures, {len(skipped)} file(s) skipped")
+    left_out = sum(not s.kept for s in skipped)
+    print(f"wrote {args.out}: {len(catalog.stems())} stems, {len(catalog.mixtures())} mixtures, {left_out} file(s) skipped"
+          + (f", {len(skipped) - left_out} note(s)" if left_out < len(skipped) else ""))
+    from collections import Counter
+
+    labels = Counter(c for e in catalog.stems() for c in e.labels)
+    if labels:  # an instrument the format's table does not name shows here under its own name
+        print("  labels: " + ", ".join(f"{c}={n}" for c, n in labels.most_common()))
     return 0
 
 

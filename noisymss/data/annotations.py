@@ -10,9 +10,14 @@ An annotation reference is a path, optionally with '#N' choosing a part of a mul
                               frames with a 20 ms hop, frame k centred at 0.02 * (k + 1) s
     clip.pv#ikala             iKala pitch labels: the same format, 32 ms hop, frame k centred at
                               0.016 + 0.032 * k s
+    song.f0.Corrected         TONAS: time, energy, automatic f0, corrected f0 (the fourth column is read)
+
+A reference ending in '#activity' is vocal activity without pitch (JamendoLyrics' line
+alignment: start_time, end_time, text per sung line), read by `read_activity`, never as f0.
 """
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -39,18 +44,47 @@ def read_f0(reference: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """
     base, _, part = str(reference).partition("#")
     path = Path(base)
+    if part == "activity":
+        raise AnnotationError(f"{path}: vocal activity without pitch; use this song unlabelled, or give it an f0 file")
     if not path.is_file():
         raise AnnotationError(f"{path}: annotation file not found")
     if path.suffix.lower() == ".mat":
         times, f0 = _read_gtf0s(path, int(part or 0))
     elif path.suffix.lower() == ".pv":
         times, f0 = _read_pv(path, part)
+    elif path.name.endswith(".f0.Corrected"):
+        times, f0 = _read_columns(path, value=3)
     else:
         times, f0 = _read_columns(path)
     if times.size and (not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0)):
         raise AnnotationError(f"{path}: times are not strictly increasing; sort the rows or fix the file")
     f0 = np.where(np.isfinite(f0) & (f0 > 0), f0, 0.0)
     return times, f0
+
+
+def read_activity(reference: str | os.PathLike, hop: float = HOP) -> tuple[np.ndarray, np.ndarray]:
+    """Vocal activity from a line alignment (CSV: start_time, end_time, ...; with or without a header)
+    on a `hop` grid up to the last line's end.
+
+    Returns:
+        times (N,) seconds; active (N,) bool.
+    """
+    path = Path(str(reference).partition("#")[0])
+    if not path.is_file():
+        raise AnnotationError(f"{path}: annotation file not found")
+    spans = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for n, row in enumerate(csv.reader(f), start=1):
+            try:
+                spans.append((float(row[0]), float(row[1])))
+            except (ValueError, IndexError):
+                if spans:
+                    raise AnnotationError(f"{path}:{n}: expected 'start_time,end_time,...'") from None
+    times = np.arange(int(np.ceil(max((e for _, e in spans), default=0.0) / hop)) + 1) * hop
+    active = np.zeros(len(times), bool)
+    for start, end in spans:
+        active |= (times >= start) & (times < end)
+    return times, active
 
 
 def write_f0(path: str | os.PathLike, times: np.ndarray, f0: np.ndarray) -> None:
@@ -80,7 +114,8 @@ def f0_on_grid(times: np.ndarray, f0: np.ndarray, start: float, frames: int, hop
     return out
 
 
-def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_columns(path: Path, value: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Time in the first column, Hz in column `value`."""
     rows = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, start=1):
@@ -88,7 +123,7 @@ def _read_columns(path: Path) -> tuple[np.ndarray, np.ndarray]:
             if not parts or parts[0].startswith("#"):
                 continue
             try:
-                rows.append((float(parts[0]), float(parts[1])))
+                rows.append((float(parts[0]), float(parts[value])))
             except (ValueError, IndexError):
                 if rows:  # a header is allowed only before the data
                     raise AnnotationError(f"{path}:{n}: expected 'time, Hz', got {line.strip()[:60]!r}") from None

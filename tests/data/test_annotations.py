@@ -48,3 +48,16 @@ def test_bach10_gtf0s_parts():
     assert np.median(violin[violin > 0]) > 2 * np.median(bassoon[bassoon > 0])
     with pytest.raises(AnnotationError, match="out of range"):
         read_f0(f"{mat}#7")
+
+
+def test_jamendo_line_alignment_is_vocal_activity_never_pitch(tmp_path):
+    from noisymss.data.annotations import AnnotationError, read_activity
+
+    lines = tmp_path / "song.csv"
+    lines.write_text("start_time,end_time,lyrics_line\n0.10,0.30,here we go\n0.50,0.52,hey\n")
+    times, active = read_activity(f"{lines}#activity")
+    assert times[1] - times[0] == pytest.approx(0.01) and times[-1] == pytest.approx(0.52)
+    assert active[np.searchsorted(times, 0.2)] and not active[np.searchsorted(times, 0.4)]
+    assert active.sum() == 20 + 2
+    with pytest.raises(AnnotationError, match="vocal activity without pitch"):
+        read_f0(f"{lines}#activity")

@@ -174,7 +174,7 @@ def test_musdb(tmp_path):
     good(root / "test/loose.wav")
     good(root / "test/Song B/vocals.wav")  # same stem as vocals.flac: one is kept
     (root / "train/Song F.stem.mp4").write_bytes(b"MUSDB18 (not HQ) multitrack")
-    broken["train/Song F.stem.mp4"] = "not supported"
+    broken["train/Song F.stem.mp4"] = "must be decoded first"
     broken.update({"loose.wav": "not in a <song>/ folder", "test/loose.wav": "not in a <song>/ folder",
                    "test/Song B/vocals.wav": "duplicate"})
     cat, skipped = index_dir(root, "musdb", progress=False)
@@ -316,7 +316,7 @@ def test_medleydb_layout(tmp_path):
     broken["Audio/SongD/SongD_STEMS/SongD_STEM_01.wav"] = "unreadable SongD_METADATA.yaml"
 
     # An instrumental song: its melody is the melody stem's line, not a voice on the mix.
-    meta("SongE", {1: "flute", 2: "piano"}, instrumental="yes")
+    meta("SongE", {1: "flute", 2: "electric drum kit"}, instrumental="yes")
     (audio / "SongE" / "SongE_STEMS").mkdir(parents=True)
     body = yaml.safe_load((audio / "SongE/SongE_METADATA.yaml").read_text())
     body["stems"]["S01"]["component"] = "melody"
@@ -324,10 +324,12 @@ def test_medleydb_layout(tmp_path):
     (audio / "SongE/SongE_MELODY2.csv").write_text("0.0,500.0\n")
     want["Audio/SongE/SongE_MIX.wav"] = {**good(audio / "SongE/SongE_MIX.wav"), "role": "mixture", "annotation": ""}
     stem("SongE", 1, ("other",), annotation="Audio/SongE/SongE_MELODY2.csv")
-    stem("SongE", 2, ("other",))
+    stem("SongE", 2, ("drums",))  # a name in no table, labelled by a keyword in it: indexed, with a note
+    broken["Audio/SongE/SongE_STEMS/SongE_STEM_02.wav"] = "'electric drum kit' is in no table"
 
     cat, skipped = index_dir(root, "medleydb", progress=False)
     rows = check(cat, skipped, root, want, broken, tmp_path)
+    assert [Path(s.path).name for s in skipped if s.kept] == ["SongE_STEM_02.wav"]
     loaded = Catalog.load(tmp_path / "out" / "c.csv")
     _, f0 = read_f0(loaded.resolve(rows["SongA/SongA_MIX"].annotation))
     assert f0.tolist() == [0.0, 220.0, 221.0]
@@ -361,3 +363,32 @@ def test_bach10_real():
         voiced = f0[f0 > 0]
         assert voiced.size > 0.5 * f0.size and 200 <= voiced.min() and voiced.max() <= 1000
         assert abs(times[-1] - mix.duration) < 2.0
+
+
+def test_musdb18_stem_mp4_is_decoded_beside_the_catalog_once(tmp_path, monkeypatch):
+    stempeg = pytest.importorskip("stempeg")
+    t = np.arange(22050) / 44100
+    freqs = [220.0, 330.0, 440.0, 550.0, 660.0]  # one tone per stream: mixture, drums, bass, other, vocals
+    sources = np.stack([np.repeat((0.3 * np.sin(2 * np.pi * f * t))[:, None], 2, 1) for f in freqs]).astype(np.float32)
+    (tmp_path / "musdb18" / "train").mkdir(parents=True)
+    stempeg.write_stems(str(tmp_path / "musdb18/train/Actions - One Minute Smile.stem.mp4"), sources, sample_rate=44100,
+                        writer=stempeg.StreamsWriter(codec="aac"))
+    (tmp_path / "musdb18/train/Broken.stem.mp4").write_bytes(b"not an mp4")
+    monkeypatch.chdir(tmp_path)
+    from noisymss.cli import main
+
+    assert main(["index", "musdb18", "--format", "musdb", "--out", "out/musdb.csv"]) == 0
+    cat = Catalog.load(tmp_path / "out" / "musdb.csv")
+    song = "Actions - One Minute Smile"
+    assert {e.id for e in cat} == {f"{song}/{n}" for n in ("mixture", "drums", "bass", "other", "vocals")}
+    assert {e.split for e in cat} == {"valid"} and cat[f"{song}/vocals"].true_labels == ("vocals",)
+    assert all(cat.resolve(e.path).is_relative_to(tmp_path / "out" / "musdb.audio") for e in cat)
+    decoded, _ = sf.read(cat.resolve(cat[f"{song}/vocals"].path), dtype="float32")
+    spectrum = np.abs(np.fft.rfft(decoded[:, 0]))
+    assert np.fft.rfftfreq(len(decoded), 1 / 44100)[np.argmax(spectrum)] == pytest.approx(660.0, abs=3)  # the vocals
+    from noisymss.data.sources.musdb import decode_stem_mp4
+
+    vocals = cat.resolve(cat[f"{song}/vocals"].path)
+    before = vocals.stat().st_mtime_ns
+    decode_stem_mp4(tmp_path / f"musdb18/train/{song}.stem.mp4", vocals.parent)  # complete: not decoded again
+    assert vocals.stat().st_mtime_ns == before

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from noisymss.data.catalog import Catalog
-from noisymss.data.sources import bach10, folder, ikala, medleydb, mir1k, mixtures, musdb, sdx23
+from noisymss.data.sources import (bach10, dagstuhl, folder, ikala, mdb_stem_synth, medleydb, medleydb_pitch, mir1k,
+                                   mixtures, moisesdb, musdb, orchset, sdx23, slakh, tonas)
 from noisymss.data.sources.probe import Plan, Skipped, probe_audio, probe_plans
 
 Scanner = Callable[[Path], "tuple[list[Plan], list[Skipped]]"]
@@ -28,18 +29,29 @@ FORMATS: dict[str, Scanner] = {
     "medleydb": medleydb.scan,
     "mir1k": mir1k.scan,
     "ikala": ikala.scan,
+    "medleydb_pitch": medleydb_pitch.scan,
+    "mdb_stem_synth": mdb_stem_synth.scan,
+    "orchset": orchset.scan,
+    "tonas": tonas.scan,
+    "dagstuhl": dagstuhl.scan,
+    "slakh": slakh.scan,
+    "moisesdb": moisesdb.scan,
 }
+TAXONOMIES = {"slakh": slakh.TAXONOMY, "moisesdb": moisesdb.TAXONOMY}  # formats whose labels go through a table
 
-__all__ = ["FORMATS", "Skipped", "index_dir", "probe_audio"]
+__all__ = ["FORMATS", "TAXONOMIES", "Skipped", "index_dir", "probe_audio"]
 
 
-def index_dir(root: str | os.PathLike, fmt: str, progress: bool = True) -> tuple[Catalog, list[Skipped]]:
+def index_dir(root: str | os.PathLike, fmt: str, progress: bool = True, taxonomy: dict[str, str] | None = None,
+              decode_to: str | os.PathLike | None = None) -> tuple[Catalog, list[Skipped]]:
     """Builds a catalog of every usable audio file of a dataset folder.
 
     Args:
         root: the dataset's top folder.
         fmt: one of FORMATS.
         progress: show a progress bar over files on stderr.
+        taxonomy: {dataset name: class} replacing the format's own table (formats in TAXONOMIES).
+        decode_to: musdb: the folder `.stem.mp4` files are decoded into (None: they are skipped).
 
     Returns:
         (catalog, skipped): the catalog's root is `root` and its paths are relative to it;
@@ -54,6 +66,13 @@ def index_dir(root: str | os.PathLike, fmt: str, progress: bool = True) -> tuple
     root = Path(root).expanduser().absolute()
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder; give the dataset's top folder")
-    plans, skipped = FORMATS[fmt](root)
+    if taxonomy is not None and fmt not in TAXONOMIES:
+        raise ValueError(f"--taxonomy: format '{fmt}' names its labels itself; a table applies to {', '.join(TAXONOMIES)}")
+    if taxonomy is not None:
+        plans, skipped = FORMATS[fmt](root, taxonomy)
+    elif fmt == "musdb" and decode_to is not None:
+        plans, skipped = musdb.scan(root, Path(decode_to).absolute())
+    else:
+        plans, skipped = FORMATS[fmt](root)
     entries, broken = probe_plans(plans, root, progress=progress, desc=f"index {fmt}")
     return Catalog(entries, root), skipped + broken

@@ -40,21 +40,28 @@ BASS = {"electric bass", "double bass", "bass guitar", "bass synthesizer", "synt
 
 
 def to_class(instrument: str) -> str:
-    """Maps one MedleyDB instrument name to vocals / drums / bass / other.
+    """Maps one MedleyDB instrument name to vocals / drums / bass / other (see `guessed`)."""
+    return _mapped(instrument)[0]
 
-    Names outside the table fall back to keywords, drums first so "bass drum" is not bass.
-    """
+
+def guessed(instrument: str) -> bool:
+    """True when `to_class` mapped a name outside the tables by a keyword in it (reported by the index)."""
+    return _mapped(instrument)[1]
+
+
+def _mapped(instrument: str) -> tuple[str, bool]:
+    # Names outside the tables fall back to keywords, drums first so "bass drum" is not bass.
     name = instrument.strip().lower()
     for cls, names in (("vocals", VOCALS), ("drums", DRUMS), ("bass", BASS)):
         if name in names:
-            return cls
+            return cls, False
     if any(k in name for k in ("drum", "percussion", "cymbal", "hi-hat", "high hat")):
-        return "drums"
+        return "drums", True
     if any(k in name for k in ("singer", "vocal", "rapper", "choir", "voice")):
-        return "vocals"
+        return "vocals", True
     if name.endswith(" bass") or name.startswith(("bass guitar", "bass synth")):
-        return "bass"
-    return "other"
+        return "bass", True
+    return "other", False
 
 
 def scan(root: Path) -> tuple[list[Plan], list[Skipped]]:
@@ -99,6 +106,10 @@ def _scan_song(root: Path, song_dir: Path) -> tuple[list[Plan], list[Skipped]]:
         names = stem.get("instrument") or []
         names = [str(n) for n in names] if isinstance(names, list) else [str(names)]
         labels = tuple(dict.fromkeys(to_class(n) for n in names if n.strip()))
+        for n in names:
+            if n.strip() and guessed(n):
+                skipped.append(Skipped(str(path), f"instrument {n!r} is in no table: labelled '{to_class(n)}' by its "
+                                                  "name (`noisymss catalog map` renames it)", kept=True))
         if not labels:
             skipped.append(Skipped(str(path), f"no instrument for {key} in metadata"))
             continue

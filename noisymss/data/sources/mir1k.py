@@ -43,7 +43,7 @@ def scan_clips(root: Path, timing: str, singer_of: Callable[[str], str]) -> tupl
         pv = root / "PitchLabel" / f"{clip}.pv"
         ref = f"{pv}#{timing}" if pv.is_file() else ""
         if not ref:
-            skipped.append(Skipped(str(pv), "pitch labels missing: the clip is kept without an annotation"))
+            skipped.append(Skipped(str(pv), "pitch labels missing: the clip is indexed without an annotation", kept=True))
         plans.append(Plan(path, f"{clip}/mixture", clip, "mixture", SPLIT, annotation=ref, group=singer))
         for label, channel in CHANNELS.items():
             plans.append(Plan(path, f"{clip}/{label}", clip, "stem", SPLIT, labels=(label,), true_labels=(label,),

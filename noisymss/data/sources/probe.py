@@ -28,10 +28,12 @@ _BAD_LABEL = re.compile(r"[|,]|^\s")  # what the catalog's label column cannot h
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file left out of a catalog, and why (shown to the user after an index)."""
+    """A file left out of a catalog, and why (shown to the user after an index); with `kept`, a file
+    indexed all the same whose row the user should know about (a guessed label, a missing annotation)."""
 
     path: str
     reason: str
+    kept: bool = False
 
 
 @dataclass
