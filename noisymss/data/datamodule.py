@@ -190,7 +190,11 @@ class MixDataModule(CatalogDataModule):
             report.notes.append("validation and test score against the training labels (eval_label_version null) "
                                 "and the catalog does not know the truth: where the labels are noisy, so are the scores")
         for split in needs:
-            name, labels = self.split_labels(split)
+            try:
+                name, labels = self.split_labels(split)
+            except CatalogError as err:  # e.g. scoring against a truth the catalog does not have
+                report.problems.append(str(err))
+                continue
             stems = self.catalog.stems(name)
             if not stems:
                 report.problems.append(f"no stems in split '{name}' (data.init_args.splits); "

@@ -130,6 +130,14 @@ def _break(ws: Path, kind: str) -> str:
                 r["labels"] = "Noise"
         _write_rows(ws, rows)
         return "split 'train': no usable stem labelled 'noise'"
+    if kind == "no_truth":  # a config that scores against the truth, on a dataset that has none
+        for r in rows:
+            r["true_labels"] = ""
+        _write_rows(ws, rows)
+        config = yaml.safe_load((ws / "c.yaml").read_text())
+        config["data"]["init_args"]["eval_label_version"] = "true"
+        (ws / "c.yaml").write_text(yaml.safe_dump(config))
+        return "set data.init_args.eval_label_version null"
     if kind == "empty_split":
         for r in rows:
             r["split"] = "train"
@@ -138,7 +146,8 @@ def _break(ws: Path, kind: str) -> str:
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["deleted", "six_channels", "not_audio", "zero_frames", "class_without_stems", "empty_split"])
+@pytest.mark.parametrize("kind", ["deleted", "six_channels", "not_audio", "zero_frames", "class_without_stems", "empty_split",
+                                  "no_truth"])
 def test_check_and_fit_name_every_problem_before_any_work(kind, ws, capsys):
     message = _break(ws, kind)
     res = run(capsys, "check", "--config", "c.yaml")
