@@ -114,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="scan a dataset folder into a stem catalog (CSV)")
     p.add_argument("root", type=Path, help="dataset folder")
     p.add_argument("--format", required=True, choices=["musdb", "sdx23", "folder", "mixtures", "bach10", "medleydb", "mir1k", "ikala",
-                                                        "medleydb_pitch", "mdb_stem_synth", "orchset", "tonas", "dagstuhl",
+                                                        "medleydb_melody", "medleydb_pitch", "mdb_stem_synth", "orchset", "tonas", "dagstuhl",
                                                         "slakh", "moisesdb"])
     p.add_argument("--taxonomy", type=Path, help="slakh, moisesdb: a from,to CSV mapping the dataset's instrument names "
                                                    "to classes (default: vocals / drums / bass / other)")

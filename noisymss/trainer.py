@@ -205,6 +205,7 @@ class Trainer(L.Trainer):
 
         if not ckpt_path:
             raise ValueError("refine needs --ckpt_path: the trained classifier that relabels the stems")
+        ckpt_path = self._resume_path(ckpt_path, fresh=False)  # 'last': the run folder's last.ckpt
         # everything that can be checked is checked before a stem is scored or a folder made
         datamodule.setup("refine")  # the pre-flight check of every stem
         catalog, classes = datamodule.catalog, list(datamodule.classes)

@@ -108,3 +108,10 @@ def test_sdx23_layout_to_a_classifier_fit_scored_against_the_given_labels(tmp_pa
     capsys.readouterr()
     assert main(["fit", "--config", str(CONFIGS / "sdx23_classifier.yaml"), *_TINY]) == 0
     assert "score against the training labels" in capsys.readouterr().out
+    assert main(["refine", "--config", str(CONFIGS / "sdx23_classifier.yaml"), "--trainer.logger", "false",
+                 "--ckpt_path", "last", "--version", "refined1", "--threshold", "0.3"]) in (0, 1)
+    out = capsys.readouterr()
+    # an untrained-for-long classifier may remove every label: then the version is refused, never written
+    written = (tmp_path / "data/sdx23/catalog.labels/refined1.csv").is_file()
+    assert written == ("wrote label version 'refined1'" in out.out), out.err[-2000:]
+    assert written or "lost every label" in out.err

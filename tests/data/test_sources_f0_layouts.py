@@ -14,13 +14,28 @@ from noisymss.data.sources import index_dir
 LAYOUTS = Path(__file__).resolve().parents[2].parent / "shared/data/layouts"
 
 
-def _index(folder: str, fmt: str):
+def _index(folder: str, fmt: str, notes: int = 0):
     root = LAYOUTS / folder
     if not root.is_dir():
         pytest.skip(f"{root} not present")
     cat, skipped = index_dir(root, fmt, progress=False)
-    assert not skipped, skipped
+    assert len(skipped) == notes and all(s.kept for s in skipped), skipped
     return root, cat
+
+
+def test_medleydb_melody_attaches_the_melody_only_to_sung_songs(tmp_path):
+    root, cat = _index("medleydb_melody", "medleydb_melody", notes=1)  # its one song is instrumental
+    (e,) = cat.entries
+    assert (e.role, e.group, e.annotation) == ("mixture", "MusicDelta", "")
+    import json
+    import shutil
+
+    shutil.copytree(root, tmp_path / "mdb")  # the same song, marked sung: its MELODY2 is attached
+    meta = json.loads((tmp_path / "mdb/medleydb_melody_metadata.json").read_text())
+    meta["MusicDelta_Beethoven"]["is_instrumental"] = False
+    (tmp_path / "mdb/medleydb_melody_metadata.json").write_text(json.dumps(meta))
+    sung, skipped = index_dir(tmp_path / "mdb", "medleydb_melody", progress=False)
+    assert not skipped and sung.entries[0].annotation == "melody2/MusicDelta_Beethoven_MELODY2.csv"
 
 
 def _first_rows(path: Path, n: int = 3, value: int = 1) -> np.ndarray:

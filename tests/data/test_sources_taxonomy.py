@@ -75,7 +75,9 @@ def test_slakh_generated_layout_splits_and_missing_stems(tmp_path):
 
 
 @pytest.mark.skipif(not SLAKH.is_dir(), reason="Slakh2100 layout not present in ../shared/data")
-def test_the_real_slakh_layout():
+def test_the_real_slakh_layouts():
+    baby, skipped = index_dir(SLAKH.parent / "babyslakh_16k", "slakh", progress=False)  # BabySlakh: 16 kHz WAV
+    assert not skipped and {e.sample_rate for e in baby} == {16000} and len(baby.mixtures()) == 1
     cat, skipped = index_dir(SLAKH, "slakh", progress=False)
     assert not skipped and len(cat.mixtures()) == 1
     import yaml

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from noisymss.data.catalog import Catalog
-from noisymss.data.sources import (bach10, dagstuhl, folder, ikala, mdb_stem_synth, medleydb, medleydb_pitch, mir1k,
+from noisymss.data.sources import (bach10, dagstuhl, folder, ikala, mdb_stem_synth, medleydb, medleydb_melody,
+                                   medleydb_pitch, mir1k,
                                    mixtures, moisesdb, musdb, orchset, sdx23, slakh, tonas)
 from noisymss.data.sources.probe import Plan, Skipped, probe_audio, probe_plans
 
@@ -29,6 +30,7 @@ FORMATS: dict[str, Scanner] = {
     "medleydb": medleydb.scan,
     "mir1k": mir1k.scan,
     "ikala": ikala.scan,
+    "medleydb_melody": medleydb_melody.scan,
     "medleydb_pitch": medleydb_pitch.scan,
     "mdb_stem_synth": mdb_stem_synth.scan,
     "orchset": orchset.scan,
