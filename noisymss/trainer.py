@@ -32,7 +32,8 @@ class Trainer(L.Trainer):
       False), the run logs there to W&B (offline unless logged in) and CSV (`noisymss.loggers`).
     - A checkpoint is written atomically at the end of every epoch into `<run folder>/checkpoints/`
       (`last.ckpt` and the latest epoch), with the random generators' states (`RandomState`), unless
-      `callbacks` hold a ModelCheckpoint of their own or `enable_checkpointing` is False.
+      `callbacks` hold a ModelCheckpoint of their own or `enable_checkpointing` is False; and
+      `best.ckpt`, the epoch with the best validation score the task names (its `monitor`).
     - `fit` in a run folder that holds checkpoints is refused (they would be overwritten) unless it
       resumes them: `ckpt_path="last"` picks the folder's `last.ckpt`, and is an error when there is none.
     - No sanity validation steps (a run's first validation comes after its first epoch).
@@ -59,7 +60,19 @@ class Trainer(L.Trainer):
         """Lightning's `fit`; refuses to overwrite an earlier run's checkpoints (see the class docstring)."""
         ckpt_path = self._resume_path(ckpt_path)
         _check_fits(model, ckpt_path)
+        self._add_best_checkpoint(model)
         return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
+
+    def _add_best_checkpoint(self, model: L.LightningModule) -> None:
+        """With our per-epoch checkpoint in place, also keep `checkpoints/best.ckpt`: the epoch with the best
+        validation score the task names (`monitor = (metric, 'max' | 'min')`), so a score that swings from
+        epoch to epoch never leaves the user with a bad last epoch only."""
+        metric, mode = getattr(model, "monitor", (None, None))
+        ours = [c for c in self.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+        if not metric or not ours or any(isinstance(c, ModelCheckpoint) and c.monitor for c in self.checkpoint_callbacks):
+            return
+        self.callbacks.append(ModelCheckpoint(dirpath=ours[0].dirpath, filename="best", monitor=metric, mode=mode,
+                                              save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False))
 
     def validate(self, model: L.LightningModule | None = None, dataloaders=None, ckpt_path: str | None = None,
                  verbose: bool = True, datamodule: L.LightningDataModule | None = None, weights_only: bool | None = None):

@@ -34,6 +34,9 @@ class ClassifierTask(FilePredictions, L.LightningModule):
         threshold: probability above which a class counts as present in the metrics.
     """
 
+    # the validation score that picks checkpoints/best.ckpt (noisymss.trainer): threshold-free
+    monitor = ("val/mAP", "max")
+
     def __init__(self, classes: list[str] = ("vocals", "drums", "bass", "other"), size: str = "small",
                  sample_rate: int = 44100, lr: float = 1e-3, weight_decay: float = 0.05, label_smoothing: float = 0.0,
                  threshold: float = 0.5):

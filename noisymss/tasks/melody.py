@@ -48,6 +48,9 @@ class MelodyTask(FilePredictions, L.LightningModule):
             f0 goes to loggers that take images (W&B).
     """
 
+    # the validation score that picks checkpoints/best.ckpt (noisymss.trainer)
+    monitor = ("val/OA", "max")
+
     def __init__(
         self,
         width: float = 0.25,

@@ -43,6 +43,9 @@ class SeparatorTask(FilePredictions, L.LightningModule):
         log_audio_songs: test songs whose estimates are logged as audio (W&B).
     """
 
+    # the validation score that picks checkpoints/best.ckpt (noisymss.trainer)
+    monitor = ("val/usdr", "max")
+
     def __init__(self, sources: Sequence[str] = ("vocals", "drums", "bass", "other"), arch: str = "htdemucs",
                  size: str = "small", sample_rate: int = 44100, channels: int = 2, segment: float = 3.0,
                  model_args: dict[str, Any] | None = None, loss: str = "l1", loss_args: dict[str, Any] | None = None,
