@@ -125,7 +125,6 @@ class ScoreCache:
 
     def __init__(self, folder: Path, settings: dict):
         self.folder = folder
-        remove_partials(folder)  # scores a kill cut short are scored again
         record = folder / "settings.json"
         if record.is_file():
             have = json.loads(record.read_text())
@@ -191,6 +190,8 @@ def refine_catalog(
         return done
 
     scores = sharded_map([e.id for e in stems], score, progress=progress, desc="refine")
+    if cache and write:  # every rank has finished writing: what a killed run left half-written can go
+        remove_partials(cache.folder)
     given = catalog.labels()
     labels = {e.id: given[e.id] for e in catalog.stems()}
     for key, s in scores.items():
