@@ -1,5 +1,6 @@
 import lightning as L
 import numpy as np
+import pytest
 import torch
 
 from noisymss.data.melody import MelodyDataModule
@@ -39,6 +40,7 @@ def test_targets_for_labelled_soft_and_hard_pseudo_frames():
     torch.testing.assert_close(hard[1], gaussian_targets(torch.full((3,), 70)))
 
 
+@pytest.mark.slow  # 35 s; make test stays under 10 minutes (the melody CLI and teacher-student tests still train)
 def test_a_small_model_learns_one_demo_song(melody_corpus, tmp_path):
     """Overfit the labelled songs and score on one of them: OA must rise well above the untrained model."""
     torch.manual_seed(0)
