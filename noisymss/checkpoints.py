@@ -33,8 +33,9 @@ class Checkpoint:
         return {k[len(prefix):]: v for k, v in self.state_dict.items() if k.startswith(prefix)}
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Reads a Lightning checkpoint (`torch.load(weights_only=True)`), its tensors on `map_location`.
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu", mmap: bool = False) -> Checkpoint:
+    """Reads a Lightning checkpoint (`torch.load(weights_only=True)`), its tensors on `map_location`
+    (`mmap`: mapped from the file, read only where used).
 
     Raises:
         FileNotFoundError: no such file.
@@ -45,7 +46,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:  # a config, a truncated file, another format: all one-line errors
         raise ValueError(f"{path}: not a readable Lightning checkpoint ({type(err).__name__})") from None
     if not isinstance(state, dict):

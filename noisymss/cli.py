@@ -9,6 +9,7 @@ import argparse
 import os
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 LIGHTNING_VERBS = ("fit", "validate", "test", "predict", "refine", "check")
@@ -183,19 +184,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _melody(args) -> int:
-    from noisymss.atomic import remove_partials
     from noisymss.data.annotations import write_f0
     from noisymss.melody.inference import f0_of_files
-    from noisymss.outputs import output_paths, refuse_existing
+    from noisymss.outputs import check_inputs, claim_outputs, output_paths
 
-    _inputs_exist(args.audio)
+    check_inputs(args.audio)
     device = _device(args.device)
     jobs = args.jobs or (1 if device.startswith("cuda") else os.cpu_count() or 1)
     targets = dict(zip(args.audio, output_paths(args.audio, args.out, ".f0.txt")))  # no two inputs share one
-    for folder in {t.parent for t in targets.values()}:
-        remove_partials(folder)  # what a killed run was writing
-    if not args.overwrite:
-        refuse_existing(targets.values())
+    claim_outputs(list(targets.values()), args.overwrite)
     failed = []
     for path, times, f0, reason in f0_of_files(args.ckpt, args.audio, jobs=jobs, device=device):
         if reason:
@@ -208,29 +205,17 @@ def _melody(args) -> int:
 
 
 def _separate(args) -> int:
-    from noisymss.atomic import remove_partials
-    from noisymss.outputs import output_paths, refuse_existing
+    from noisymss.outputs import check_inputs, claim_outputs, output_paths
     from noisymss.separation.inference import separate_files
 
-    _inputs_exist(args.audio)
+    check_inputs(args.audio)
     device = _device(args.device)
-    folders = output_paths(args.audio, args.out, "")
-    for folder in folders:
-        remove_partials(folder)  # what a killed run was writing
-    if not args.overwrite:
-        refuse_existing(folders)
+    claim_outputs(output_paths(args.audio, args.out, ""), args.overwrite)
     failed = separate_files(args.ckpt, args.audio, args.out, fmt=args.format, device=device)
     for path, reason in failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"separated {len(args.audio) - len(failed)} file(s) into {args.out}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0
-
-
-def _inputs_exist(paths: list[Path]) -> None:
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise ValueError(f"{missing[0]}: no such input file{more}")
 
 
 def _device(name: str) -> str:
@@ -286,8 +271,6 @@ def _index(args) -> int:
     left_out = sum(not s.kept for s in skipped)
     print(f"wrote {args.out}: {len(catalog.stems())} stems, {len(catalog.mixtures())} mixtures, {left_out} file(s) skipped"
           + (f", {len(skipped) - left_out} note(s)" if left_out < len(skipped) else ""))
-    from collections import Counter
-
     labels = Counter(c for e in catalog.stems() for c in e.labels)
     if labels:  # an instrument the format's table does not name shows here under its own name
         print("  labels: " + ", ".join(f"{c}={n}" for c, n in labels.most_common()))
@@ -342,8 +325,6 @@ def _info(args) -> int:
 
 
 def _print_info(catalog) -> None:
-    from collections import Counter
-
     stems = catalog.stems()
     print(f"catalog {catalog.path}: {len(stems)} stems, {len(catalog.mixtures())} mixtures, {len({e.song for e in catalog})} songs")
     songs_per_split = Counter(split for split, _ in {(e.split, e.song) for e in catalog})

@@ -12,24 +12,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from noisymss.atomic import remove_partials
+
 
 class OutputError(ValueError):
     """An output that would leave its folder, collide or replace a result; the message says what to do."""
 
 
 _UNSAFE = re.compile(r"[\x00-\x1f/\\:]")
-
-
-def check_name(name: str, what: str) -> str:
-    """`name` if it is safe as one file name (a label version, a run name), else a one-line OutputError.
-
-    Args:
-        what: how the message names it, e.g. '--version'.
-    """
-    if not name or name in (".", "..") or name.startswith(".") or _UNSAFE.search(name) or len(name) > 200:
-        raise OutputError(f"{what} {name!r}: not a usable name; use letters, digits, '_', '-' and '.' "
-                          "(no '/', '\\', ':' or leading '.')")
-    return name
 
 
 def safe_part(name: str) -> str:
@@ -76,6 +66,23 @@ def output_paths(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, su
         seen[t] += 1
         numbered.append(t if seen[t] == 1 else t.with_name(f"{t.name}-{seen[t]}"))
     return [inside(out, *t.relative_to(out).parts) for t in numbered]
+
+
+def check_inputs(paths: Sequence[str | os.PathLike]) -> None:
+    """A one-line FileNotFoundError naming the first missing input (and how many more), before any work."""
+    missing = [Path(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"{missing[0]}: no such input file{more}")
+
+
+def claim_outputs(targets: Sequence[Path], overwrite: bool = False) -> None:
+    """Readies the output files or folders of one command: temp files a killed run left beside or in
+    them are removed, and targets that exist are refused unless `overwrite`."""
+    for folder in {t.parent for t in targets} | {t for t in targets if t.is_dir()}:
+        remove_partials(folder)
+    if not overwrite:
+        refuse_existing(targets)
 
 
 def refuse_existing(paths: Iterable[Path], hint: str = "choose another --out, or pass --overwrite to replace them") -> None:

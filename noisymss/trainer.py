@@ -59,6 +59,10 @@ class Trainer(L.Trainer):
             datamodule: L.LightningDataModule | None = None, ckpt_path: str | None = None, weights_only: bool | None = None):
         """Lightning's `fit`; refuses to overwrite an earlier run's checkpoints (see the class docstring)."""
         ckpt_path = self._resume_path(ckpt_path)
+        if self.is_global_zero:  # a checkpoint save cut short by a kill left its temp file
+            for callback in self.checkpoint_callbacks:
+                if isinstance(callback, ModelCheckpoint) and callback.dirpath:
+                    remove_partials(callback.dirpath)
         _check_fits(model, ckpt_path)
         self._add_best_checkpoint(model)
         return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path, weights_only)
@@ -107,11 +111,7 @@ class Trainer(L.Trainer):
             _check_fits(model, self._resume_path(ckpt_path, fresh=False))
         if not datamodule.catalog_path.is_file() and getattr(datamodule, "demo", None) is not None:
             datamodule.prepare_data()  # a missing demo catalog is rendered, as fit would; a mistyped path is refused
-        report = datamodule.check(stage)
-        for note in report.notes:
-            print(f"note: {note}")
-        if not report.ok:
-            raise report.error(datamodule.catalog_path, "data.init_args.skip_bad_rows")
+        report = datamodule.preflight(stage)  # what fit, test ... run first: the same notes, errors, skip_bad_rows
         print(f"ok: {report.checked} row(s) of {datamodule.catalog_path} checked for {stage}"
               + (f"; checkpoint {ckpt_path} fits the task" if ckpt_path else ""))
         return True
@@ -134,9 +134,6 @@ class Trainer(L.Trainer):
         """`ckpt_path` with 'last' made the run folder's last.ckpt (an error when there is none); for a
         `fresh` fit (no ckpt_path), an error when the run folder holds an earlier run's checkpoints."""
         folders = [Path(c.dirpath) for c in self.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
-        if self.is_global_zero:
-            for folder in folders:  # a save cut short by a kill left its temp file
-                remove_partials(folder)
         if ckpt_path == "last":
             found = [f / "last.ckpt" for f in folders if (f / "last.ckpt").is_file()]
             if not found:
@@ -274,7 +271,7 @@ class Trainer(L.Trainer):
 def _check_fits(model: L.LightningModule | None, ckpt_path: str | None) -> None:
     """Refuses, before any work, a checkpoint file whose weights do not fit `model`."""
     if model is not None and ckpt_path and ckpt_path not in ("last", "best", "hpc") and os.path.isfile(ckpt_path):
-        check_fits(load_checkpoint(ckpt_path), model)
+        check_fits(load_checkpoint(ckpt_path, mmap=True), model)  # shapes only: Lightning reads it for real
 
 
 def _changed(catalog, labels, scores, settings, listen: int = 16, seconds: float = 10.0) -> tuple[list[list], list]:

@@ -38,8 +38,8 @@ import numpy as np
 import soundfile as sf
 
 from noisymss.atomic import atomic_path
-from noisymss.audio.io import (AudioError, _short, audio_info, convert_channels, fit_length, read_audio, resample,
-                               split_channel)
+from noisymss.audio.io import (AudioError, _short, audio_info, convert_channels, fit_length, one_channel, read_audio,
+                               resample, split_channel)
 from noisymss.audio.wav import PCM, read_wav_header
 
 _INT16_SCALE = np.float32(1.0 / 32768.0)  # a power of two: x * 2**-15 == x / 32768 exactly
@@ -92,9 +92,10 @@ class SegmentReader:
             raise ValueError(f"out must be float32 of shape {(channels, length)}, got {out.dtype} {out.shape}")
         base, channel = split_channel(path)
         if channel is not None:  # one channel of a file: read them all (as they are), keep that one
-            audio_info(path)  # a clear error for a channel the file does not have
-            have = audio_info(base).channels
-            audio = convert_channels(self.read(base, start, duration, sample_rate, have)[channel:channel + 1], channels)
+            whole = audio_info(base)  # one header read per segment, as for any file
+            one_channel(whole, channel)  # a clear error for a channel the file does not have
+            audio = convert_channels(self.read(base, start, duration, sample_rate, whole.channels)[channel:channel + 1],
+                                     channels)
             if out is None:
                 return np.ascontiguousarray(audio)
             np.add(audio, _ZERO, out=out)

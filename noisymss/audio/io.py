@@ -60,11 +60,15 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         info = sf.info(base)
     except Exception as err:  # soundfile raises LibsndfileError, RuntimeError or TypeError
         raise AudioError(f"{path}: not readable audio ({_short(err)})") from None
-    if channel is not None:
-        if channel >= info.channels:
-            raise AudioError(f"{path}: the file has {info.channels} channel(s), so no channel {channel}")
-        return AudioInfo(str(path), int(info.samplerate), 1, int(info.frames))
-    return AudioInfo(str(path), int(info.samplerate), int(info.channels), int(info.frames))
+    whole = AudioInfo(base, int(info.samplerate), int(info.channels), int(info.frames))
+    return whole if channel is None else one_channel(whole, channel)
+
+
+def one_channel(info: AudioInfo, channel: int) -> AudioInfo:
+    """The header of channel `channel` alone of the file `info` describes; an AudioError if it has none."""
+    if channel >= info.channels:
+        raise AudioError(f"{channel_path(info.path, channel)}: the file has {info.channels} channel(s), so no channel {channel}")
+    return AudioInfo(channel_path(info.path, channel), info.sample_rate, 1, info.frames)
 
 
 def read_audio(

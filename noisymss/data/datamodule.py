@@ -96,11 +96,15 @@ class CatalogDataModule(L.LightningDataModule):
         """The pre-flight report of what `stage` ('fit', 'validate', 'test', 'refine') needs."""
         raise NotImplementedError
 
-    def preflight(self, stage: str) -> None:
+    def preflight(self, stage: str) -> Report | None:
         """Runs `check(stage)` once per stage: prints its notes, and raises a CatalogError listing every
-        problem (bad rows too, unless `skip_bad_rows`, which leaves them out with a count)."""
+        problem (bad rows too, unless `skip_bad_rows`, which leaves them out with a count).
+
+        Returns:
+            the report (None when this stage was checked before, or needs no catalog: predict).
+        """
         if stage in self._checked or stage == "predict":
-            return
+            return None
         report = self.check(stage)
         loud = self.trainer is None or self.trainer.is_global_zero
         for note in report.notes * loud:
@@ -111,6 +115,7 @@ class CatalogDataModule(L.LightningDataModule):
             print(f"left out {len(report.bad_rows)} bad row(s) of {report.checked} (skip_bad_rows):\n  " + "\n  ".join(report.lines()))
         self.bad_rows.update(report.bad_rows)
         self._checked.add(stage)
+        return report
 
 
 class MixDataModule(CatalogDataModule):

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from torch.utils.data import Dataset
 
-from noisymss.outputs import output_paths, refuse_existing
+from noisymss.outputs import check_inputs, claim_outputs, output_paths
 
 
 class InputFiles(Dataset):
@@ -22,12 +22,9 @@ class InputFiles(Dataset):
 
     def __init__(self, paths: Sequence[str | Path], out: str | Path, suffix: str, overwrite: bool = False):
         self.paths = [Path(p) for p in paths]
-        missing = [str(p) for p in self.paths if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"{missing[0]}: no such input file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        check_inputs(self.paths)
         self.targets = output_paths(self.paths, Path(out), suffix)
-        if not overwrite:
-            refuse_existing(self.targets)
+        claim_outputs(self.targets, overwrite)
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -24,7 +24,7 @@ class Report:
     Attributes:
         bad_rows: {row id: why it cannot be used} (the row's file is named in the reason).
         problems: what no row can fix: an empty split, a class without stems (always fatal).
-        notes: worth a word, not fatal: labels outside the classes, rates to be resampled.
+        notes: worth a word, not fatal: labels outside the classes, scores against noisy labels.
         checked: rows looked at.
     """
 
@@ -51,20 +51,17 @@ class Report:
 
 
 def check_rows(catalog: Catalog, rows: Iterable[Entry], channels: int, report: Report, annotation: bool = False) -> None:
-    """Checks each row's file (and annotation, if `annotation`) into `report`."""
-    rates: Counter = Counter()
+    """Checks each row's file (and annotation, if `annotation`) into `report` (any rate is resampled)."""
     for e in rows:
         if e.id in report.bad_rows:
             continue
         report.checked += 1
-        why = _row_problem(catalog, e, channels, annotation, rates)
+        why = _row_problem(catalog, e, channels, annotation)
         if why:
             report.bad_rows[e.id] = why
-    if rates:
-        report.notes.append("resampled on the fly: " + ", ".join(f"{n} file(s) at {r} Hz" for r, n in sorted(rates.items())))
 
 
-def _row_problem(catalog: Catalog, e: Entry, channels: int, annotation: bool, rates: Counter) -> str:
+def _row_problem(catalog: Catalog, e: Entry, channels: int, annotation: bool) -> str:
     path = catalog.resolve(e.path)
     if not Path(split_channel(path)[0]).is_file():
         return f"{path}: missing (row {e.id}); restore it or re-index the dataset"

@@ -6,7 +6,6 @@ results file), the test metrics, and a W&B table with
 audio of the first songs' estimates."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import lightning as L

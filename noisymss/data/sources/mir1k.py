@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from noisymss.audio.io import channel_path
 from noisymss.data.sources.probe import Plan, Skipped, audio_files
 
 SPLIT = "train"
