@@ -2,13 +2,16 @@
 of the cores, and training examples/s with and without RandAudioAugment.
 
 What it measures:
-    inference   for the full JDC (width 1.0, the published 4.2 M parameters) and the small CPU
-                one (width 0.125, as configs/noisy_student.yaml), one process, one thread:
+    inference   for the full JDC (width 1.0, the published 4.2 M parameters) and the released model
+                (noisymss/melody/weights, what `noisymss melody` uses by default), one process, one thread:
                   bare    the forward pass alone over precomputed, normalised 31-frame patches;
                   path    what `noisymss melody` does per file: decode a 44.1 kHz stereo FLAC,
                           resample to 8 kHz mono, features, chunking, forward, median filter;
                 and the ratio path / bare (goal <= 1.15). Real-time factor = audio seconds per
-                second of compute.
+                second of compute. Beside it, Essentia's Melodia on the same file when essentia is
+                installed (`make bench-extra`); goal: the released model's path >= 2x Melodia's speed.
+    memory      peak resident memory of a fresh process running the released model over files of
+                1 and 10 minutes: the file is read in blocks, so it should not grow with the length.
     many files  `noisymss melody`'s batch path (`f0_of_files`, then writing) over N files with 1 worker and
                 with one worker per core (full JDC; small with --quick): wall time, audio seconds
                 per second, and core use = CPU seconds of all processes / (wall seconds x cores).
@@ -19,7 +22,8 @@ What it measures:
 Run:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/melody.py            # a few minutes
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/melody.py --quick    # short run
-Options: --seconds S (song length, default 60), --files N (default 8), --out results.json.
+Options: --seconds S (song length, default 60), --files N (default 8), --out results.json,
+--memory-minutes 1,10,20 (file lengths of the memory probe), --only-memory.
 """
 from __future__ import annotations
 
@@ -75,25 +79,27 @@ def checkpoint(width: float, folder: Path) -> Path:
     return path
 
 
-def inference(width: float, audio_path: Path, seconds: float, repeat: int, folder: Path) -> dict:
+def inference(width: float | None, audio_path: Path, seconds: float, repeat: int, folder: Path) -> dict:
+    """Width None: the released model (noisymss/melody/weights), as `noisymss melody` runs it by default."""
     from noisymss.audio.io import read_audio
-    from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize, to_patches
-    from noisymss.melody.inference import extract_f0, load_melody_model
+    from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize
+    from noisymss.melody.inference import extract_f0, load_melody_model, patch_windows
 
     torch.set_num_threads(1)
-    model = load_melody_model(checkpoint(width, folder)).jdc
+    loaded = load_melody_model(None if width is None else checkpoint(width, folder))
+    model, grid = loaded.jdc, loaded.grid
     audio = torch.from_numpy(read_audio(audio_path, sample_rate=SAMPLE_RATE, channels=1)[0])
-    patches = normalize(to_patches(log_magnitude(audio[None])[0])[0])
+    patches = normalize(log_magnitude(patch_windows(audio)))[:, None]
 
     @torch.inference_mode()
     def bare():
         for i in range(0, len(patches), 64):
             model(patches[i:i + 64])
 
-    extract_f0(model, audio_path)  # warm-up (allocator, julius kernels)
+    extract_f0(model, audio_path, grid)  # warm-up (allocator, julius kernels)
     t_bare = _best(bare, repeat)
-    t_path = _best(lambda: extract_f0(model, audio_path), repeat)
-    return {"width": width, "parameters": sum(p.numel() for p in model.parameters()),
+    t_path = _best(lambda: extract_f0(model, audio_path, grid), repeat)
+    return {"width": "released" if width is None else width, "parameters": sum(p.numel() for p in model.parameters()),
             "bare_s": t_bare, "path_s": t_path, "bare_rtf": seconds / t_bare, "path_rtf": seconds / t_path,
             "path_over_bare": t_path / t_bare}
 
@@ -148,7 +154,7 @@ def training(width: float, steps: int, augment: bool, folder: Path) -> dict:
     for _ in loader:
         pass
     t_loader = time.perf_counter() - t
-    task = MelodyTask(width=width)
+    task = MelodyTask(width=width, lr_schedule="constant")  # the bare optimiser: no Trainer here
     task.train()
     opt = task.configure_optimizers()
     t = time.perf_counter()
@@ -162,13 +168,61 @@ def training(width: float, steps: int, augment: bool, folder: Path) -> dict:
     return {"width": width, "augment": augment, "examples": n, "loader_ex_s": n / t_loader, "train_ex_s": n / t_step}
 
 
+def melodia(audio_path: Path, seconds: float, repeat: int) -> dict | None:
+    """Essentia's Melodia on the same file, one thread (None when essentia is not installed)."""
+    from noisymss.melody import melodia as peer
+
+    if not peer.available():
+        return None
+    peer.melodia_f0(audio_path)  # warm-up
+    t = _best(lambda: peer.melodia_f0(audio_path), repeat)
+    return {"path_s": t, "path_rtf": seconds / t}
+
+
+MEMORY_PROBE = """
+import sys, torch
+torch.set_num_threads(1)
+from noisymss.melody.inference import extract_f0, load_melody_model
+m = load_melody_model(None)
+if sys.argv[1] != "-":
+    extract_f0(m.jdc, sys.argv[1], m.grid, m.median)
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across fork + exec)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024)
+"""
+
+
+def memory(folder: Path, minutes: tuple[float, ...]) -> list[dict]:
+    """Peak resident memory (MB) of a fresh process running the released model on one file of each
+    length (44.1 kHz stereo FLAC), and of one that only loads the model."""
+    import subprocess
+    import sys
+
+    rows = []
+    for m in (0.0, *minutes):
+        path = "-" if m == 0 else str(song(folder / f"long{m:g}.flac", m * 60, seed=1))
+        out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, path], capture_output=True, text=True, check=True)
+        rows.append({"minutes": m, "peak_mb": float(out.stdout.split()[-1])})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--files", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--memory-minutes", default=None, help="file lengths of the memory probe (default 1,10; 1,5 --quick)")
+    ap.add_argument("--only-memory", action="store_true", help="run the memory probe alone")
     args = ap.parse_args()
+    minutes = tuple(float(m) for m in args.memory_minutes.split(",")) if args.memory_minutes else (
+        (1.0, 5.0) if args.quick else (1.0, 10.0))
+    if args.only_memory:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = memory(Path(tmp), minutes)
+        print("Peak memory of `noisymss melody` with the released model, one file per process (44.1 kHz stereo FLAC):")
+        for r in rows:
+            print(f"  {r['minutes']:>7g} min {r['peak_mb']:>8.0f} MB")
+        return
     seconds = args.seconds or (20.0 if args.quick else 60.0)
     n_files = args.files or (4 if args.quick else 8)
     repeat = 1 if args.quick else 3
@@ -176,8 +230,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         path = song(folder / "song.flac", seconds)
-        for width in (1.0, 0.125):
+        for width in (1.0, None):
             results["inference"].append(inference(width, path, seconds, repeat, folder))
+        results["melodia"] = melodia(path, seconds, repeat)
+        results["memory"] = memory(folder, minutes)
         files = [song(folder / f"file{i}.flac", seconds / 2, seed=i) for i in range(n_files)]
         # the full JDC: with the small one a 30 s file takes less than a worker's start (~2 s: importing torch)
         results["many_files"] += many_files(0.125 if args.quick else 1.0, files, seconds / 2, folder)
@@ -185,10 +241,22 @@ def main() -> None:
             results["training"].append(training(0.125, 5 if args.quick else 20, augment, folder))
 
     print(f"\nJDC inference, one process, one thread, {seconds:.0f} s song (44.1 kHz stereo FLAC):")
-    print(f"  {'width':>5} {'params':>10} {'bare s':>8} {'bare xRT':>9} {'path s':>8} {'path xRT':>9} {'path/bare':>10}  goal <= 1.15")
+    print(f"  {'width':>16} {'params':>10} {'bare s':>8} {'bare xRT':>9} {'path s':>8} {'path xRT':>9} {'path/bare':>10}  goal <= 1.15")
     for r in results["inference"]:
-        print(f"  {r['width']:>5} {r['parameters']:>10,} {r['bare_s']:>8.2f} {r['bare_rtf']:>9.1f} {r['path_s']:>8.2f} "
+        print(f"  {str(r['width']):>16} {r['parameters']:>10,} {r['bare_s']:>8.2f} {r['bare_rtf']:>9.1f} {r['path_s']:>8.2f} "
               f"{r['path_rtf']:>9.1f} {r['path_over_bare']:>10.3f}  {'met' if r['path_over_bare'] <= 1.15 else 'MISSED'}")
+    peer = results["melodia"]
+    if peer is None:
+        print("  Melodia: essentia is not installed (make bench-extra), so no side-by-side row")
+    else:
+        ours = next(r for r in results["inference"] if r["width"] == "released")
+        ratio = ours["path_rtf"] / peer["path_rtf"]
+        print(f"  {'Melodia (essentia)':>16} {peer['path_s']:>8.2f} {peer['path_rtf']:>9.1f}   released model / Melodia: "
+              f"{ratio:.2f}x  goal >= 2: {'met' if ratio >= 2 else 'MISSED'}")
+    print("\nPeak memory of `noisymss melody` with the released model, one file per process (44.1 kHz stereo FLAC):")
+    print(f"  {'minutes':>7} {'peak MB':>8}")
+    for r in results["memory"]:
+        print(f"  {r['minutes']:>7g} {r['peak_mb']:>8.0f}" + ("  (model loaded, no file)" if r["minutes"] == 0 else ""))
     width = results["many_files"][0]["width"]
     print(f"\n`noisymss melody` over {n_files} files of {seconds / 2:.0f} s, JDC width {width}, {os.cpu_count()} cores:")
     print(f"  {'jobs':>4} {'wall s':>8} {'audio s/s':>10} {'core use':>9}")

@@ -124,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("melody", help="extract the vocal melody (f0 every 10 ms) of audio files with a trained model")
     p.add_argument("audio", nargs="+", type=Path, help="audio files (any format soundfile reads)")
-    p.add_argument("--ckpt", required=True, type=Path, help="checkpoint of a melody task (noisymss fit ... MelodyTask)")
+    p.add_argument("--ckpt", type=Path, default=None,
+                   help="checkpoint of a melody task (noisymss fit ... MelodyTask) or released .safetensors weights; "
+                        "default: the model shipped with noisymss (docs/melody_model.md)")
     p.add_argument("--out", required=True, type=Path, help="folder for <name>.f0.txt files (mir_eval two-column format)")
     p.add_argument("--jobs", type=int, default=0, help="worker processes, one thread each (default: one per CPU core; 1 on a GPU)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda when available)")

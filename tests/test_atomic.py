@@ -22,3 +22,14 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write_csv(path, ["x"], rows())
     assert path.read_text() == "x\n1\n" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_results_get_the_mode_a_plain_open_gives(tmp_path):
+    import os
+
+    from noisymss.atomic import atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert os.stat(written).st_mode & 0o777 == os.stat(plain).st_mode & 0o777  # not mkstemp's 0600

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -121,6 +122,50 @@ def read_audio(
     audio = resample(audio, info.sample_rate, target_rate)
     audio = fit_length(audio, out_len)
     return convert_channels(audio, channels) if channels else audio
+
+
+def read_blocks(path: str | os.PathLike, sample_rate: int, channels: int | None = None,
+                block: float = 30.0) -> Iterator[np.ndarray]:
+    """The whole file as consecutive (channels, samples) blocks at `sample_rate`, about `block` seconds each,
+    reading only a block (plus a short margin) at a time, so memory does not grow with the file's length.
+
+    Joined, the blocks are `read_audio(path, sample_rate=..., channels=...)` up to float rounding:
+    each block is cut at a multiple of the rates' common period and resampled with enough
+    neighbouring samples on both sides that the sinc filter never sees a block edge.
+    """
+    info = audio_info(path)
+    if info.frames == 0:
+        raise AudioError(f"{path}: holds no samples")
+    base, channel = split_channel(path)
+    g = math.gcd(info.sample_rate, sample_rate)
+    period_in, period_out = info.sample_rate // g, sample_rate // g  # input frames ↔ output samples, exactly
+    step = period_in * max(1, int(block * sample_rate) // period_out)
+    # julius' sinc reaches zeros / rolloff = 24 / 0.945 output periods of the slower rate each side
+    reach = 26 * max(1.0, info.sample_rate / sample_rate) + 2
+    margin = period_in * math.ceil(reach / period_in)
+    total = int(round(info.frames * sample_rate / info.sample_rate))
+    done = 0
+    try:
+        with sf.SoundFile(base) as f:
+            for a in range(0, info.frames, step):
+                lo, hi = max(0, a - margin), min(info.frames, a + step + margin)
+                f.seek(lo)
+                data = f.read(hi - lo, dtype="float32", always_2d=True).T
+                check_finite(data, path)
+                if channel is not None:
+                    data = data[channel:channel + 1]
+                if channels == 1:  # averaging first is the same (resampling is linear) and cheaper
+                    data = data.mean(axis=0, keepdims=True)
+                out = resample(np.ascontiguousarray(data), info.sample_rate, sample_rate)
+                first = (a - lo) // period_in * period_out
+                count = min(step // period_in * period_out, total - done)
+                piece = fit_length(out[:, first:], count)
+                done += count
+                yield convert_channels(piece, channels) if channels else piece
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(f"{path}: read failed ({_short(err)})") from None
 
 
 def check_finite(audio: np.ndarray, path: str | os.PathLike) -> None:

@@ -27,8 +27,13 @@ class TeacherStudent(RelabelCallback):
         student_growth: each student's width is its teacher's times this (Noisy Student's
             equal-or-larger student, Xie et al. 2020); above 1 needs reinit_student.
         confidence: frames whose top teacher probability is below this carry no target.
-        min_voiced: keep only unlabelled songs whose teacher voicing ratio is at least this
-            (unlabelled audio that holds no singing teaches nothing about melody).
+        min_voiced: keep only unlabelled songs whose share of voiced frames is at least this
+            (unlabelled audio that holds no singing teaches nothing about melody). The share is
+            measured once, by the first teacher (trained on labelled songs only, so never on
+            these); later teachers label the same songs.
+        pretrain_epochs: 0: each student trains on labelled and pseudo-labelled patches together
+            (joint training). P > 0: its first P epochs on pseudo-labelled patches only, the rest
+            on labelled ones only (Kum et al.'s pretraining on pseudo labels, then fine-tuning).
         top_k: teacher classes kept per frame.
         seed: seeds student re-initialisation (same on every rank).
     """
@@ -37,7 +42,7 @@ class TeacherStudent(RelabelCallback):
 
     def __init__(self, iterations: int = 2, epochs_per_iteration: int | None = None, mode: str = "noisy_student",
                  reinit_student: bool = False, student_growth: float = 1.0, confidence: float = 0.0,
-                 min_voiced: float = 0.2, top_k: int = 8, seed: int = 0):
+                 min_voiced: float = 0.2, top_k: int = 8, seed: int = 0, pretrain_epochs: int = 0):
         super().__init__(epochs_per_iteration, iterations)
         self.mode = check_mode(mode)  # an unknown mode fails here, before any training
         if student_growth < 1.0 or (student_growth > 1.0 and not reinit_student):
@@ -46,6 +51,10 @@ class TeacherStudent(RelabelCallback):
         self.student_growth = student_growth
         self.reinit_student, self.confidence, self.min_voiced, self.top_k, self.seed = (
             reinit_student, confidence, min_voiced, top_k, seed)
+        if pretrain_epochs < 0:
+            raise ValueError(f"pretrain_epochs={pretrain_epochs}: give 0 (joint training) or a number of epochs")
+        self.pretrain_epochs = pretrain_epochs
+        self.selected: list[str] | None = None  # the unlabelled songs the first teacher kept
 
     @property
     def iterations(self) -> int:
@@ -55,16 +64,38 @@ class TeacherStudent(RelabelCallback):
     def iteration(self) -> int:
         return self.round
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if stage == "fit":  # each student's optimiser starts afresh, so its LR schedule spans one iteration
+            pl_module.schedule_epochs = self.every_n_epochs
+            if self.pretrain_epochs >= self.every_n_epochs:
+                raise ValueError(f"pretrain_epochs={self.pretrain_epochs} leaves no fine-tuning epoch in a student's "
+                                 f"{self.every_n_epochs}; give fewer")
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pl_module.iteration = self.round
+        self._set_phase(trainer, trainer.current_epoch)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._set_phase(trainer, trainer.current_epoch + 1)  # loaders are rebuilt before the next epoch starts
+
+    def _set_phase(self, trainer: L.Trainer, epoch: int) -> None:
+        if not self.pretrain_epochs or not self.round:
+            return  # joint training, or the first teacher (labelled songs only)
+        into = epoch - self.round * self.every_n_epochs  # epochs into this student
+        trainer.datamodule.phase = "pseudo" if into < self.pretrain_epochs else "labelled"
 
     def relabel(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int):
         dm = trainer.datamodule
         dm.noise_mode, dm.iteration = self.mode, self.round + 1  # what the next student (and a noisy teacher) hears
         heard = dm.unlabelled_audio()
-        scored = sharded_map(list(heard), lambda k: pl_module.pseudo_label(heard[k], self.top_k, self.confidence),
+        songs = list(heard) if self.selected is None else [k for k in heard if k in set(self.selected)]
+        scored = sharded_map(songs, lambda k: pl_module.pseudo_label(heard[k], self.top_k, self.confidence),
                              progress=True, desc=f"teacher {self.round}")
-        kept = {k: (idx, prob) for k, (idx, prob, voiced) in scored.items() if voiced >= self.min_voiced}
+        if self.selected is None:  # the first teacher, never trained on these songs, chooses them
+            self.selected = sorted(k for k, (*_, voiced) in scored.items() if voiced >= self.min_voiced)
+        kept = {k: (idx, prob) for k, (idx, prob, _) in scored.items() if k in set(self.selected)}
         record = {"ts/pseudo_labelled_songs": len(kept), "ts/unlabelled_songs": len(heard),
                   "ts/mean_voiced": sum(v for *_, v in scored.values()) / max(len(scored), 1),
                   "ts/teacher_val_OA": logged_metric(trainer, "val/OA")}
@@ -79,6 +110,13 @@ class TeacherStudent(RelabelCallback):
                 rewrap_ddp(trainer)
         trainer.strategy.setup_optimizers(trainer)  # the student's optimiser and schedule start afresh
         return {"ts/student_width": float(pl_module.hparams.width)}
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "selected": self.selected}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.selected = state.get("selected")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:

@@ -149,11 +149,13 @@ class Catalog:
         p = Path(relpath)
         return p if p.is_absolute() else (self.root / p)
 
-    def stems(self, split: str | None = None) -> list[Entry]:
-        return [e for e in self.entries if e.role == "stem" and (split is None or e.split == split)]
+    def stems(self, split: str | Sequence[str] | None = None) -> list[Entry]:
+        """Stem rows of one split, of several (a list), or of all (None)."""
+        return [e for e in self.entries if e.role == "stem" and _in_split(e, split)]
 
-    def mixtures(self, split: str | None = None) -> list[Entry]:
-        return [e for e in self.entries if e.role == "mixture" and (split is None or e.split == split)]
+    def mixtures(self, split: str | Sequence[str] | None = None) -> list[Entry]:
+        """Mixture rows of one split, of several (a list), or of all (None)."""
+        return [e for e in self.entries if e.role == "mixture" and _in_split(e, split)]
 
     def classes(self) -> list[str]:
         """Every class named in given or true labels, in order of first appearance."""
@@ -298,3 +300,7 @@ def _relative(path: Path, folder: Path) -> str:
     full, folder = Path(base).resolve(), folder.resolve()
     text = full.relative_to(folder).as_posix() if full.is_relative_to(folder) else str(full)
     return text + hash_ + part
+
+
+def _in_split(entry: Entry, split: str | Sequence[str] | None) -> bool:
+    return split is None or (entry.split == split if isinstance(split, str) else entry.split in split)

@@ -36,11 +36,9 @@ from noisymss.data.preflight import Report, check_rows
 from noisymss.data.seeds import generator
 from noisymss.data.songs import SongStore
 from noisymss.data.table import StemTable
-from noisymss.melody.features import HOP, PATCH, SAMPLE_RATE
-from noisymss.melody.pitch import hz_to_class
+from noisymss.melody.features import PATCH, PATCH_SAMPLES, SAMPLE_RATE
 
 NOISE_MODES = ("basic", "noisy_student", "noisy_teacher_student")
-PATCH_SAMPLES = (PATCH - 1) * HOP  # centred STFT frames: 1 + 2400 // 80 = 31 frames
 SONG = "song"  # the one class of a Mixer over whole-song mixtures
 ROLES = {"fit": ("labelled", "valid"), "validate": ("valid",), "test": ("test",)}  # the songs each stage reads
 
@@ -66,17 +64,23 @@ class PatchDataset(Dataset):
     Args:
         labelled, remix, unlabelled: the Mixers of the three sources (remix, unlabelled may be None).
         pseudo: {row of `unlabelled`'s table: (top-k classes, top-k probabilities) per song frame}.
+
+    A patch is {'audio': (PATCH_SAMPLES,), 'f0': (PATCH,) Hz of a labelled patch's truth (0 = unvoiced),
+    'target_idx', 'target_prob': (PATCH, top_k) a teacher's classes and probabilities (unlabelled
+    patches; the prob of a labelled frame is 1 where its truth is known), 'mask': (PATCH,) frames
+    with a target, 'labelled': ()}. Truth stays in Hz: the task maps it to its own pitch classes.
     """
 
     def __init__(self, labelled: Mixer, length: int, seed: int, top_k: int, remix: Mixer | None = None,
                  remix_prob: float = 0.0, unlabelled: Mixer | None = None, pseudo: dict | None = None,
-                 unlabelled_ratio: float = 0.0, augment_labelled: bool = False, augment_unlabelled: bool = False):
+                 unlabelled_ratio: float = 0.0, augment_labelled: float = 0.0, augment_unlabelled: bool = False):
         self.labelled, self.remix, self.unlabelled = labelled, remix, unlabelled
         self.remix_prob = remix_prob if remix is not None else 0.0
         self.pseudo = pseudo or {}
-        self.p_unlabelled = unlabelled_ratio / (1 + unlabelled_ratio) if unlabelled is not None and self.pseudo else 0.0
+        ratio = unlabelled_ratio
+        self.p_unlabelled = (1.0 if ratio == float("inf") else ratio / (1 + ratio)) if unlabelled is not None and self.pseudo else 0.0
         self.length, self.seed, self.top_k = length, seed, top_k
-        self.augment_labelled, self.augment_unlabelled = augment_labelled, augment_unlabelled
+        self.augment_labelled, self.augment_unlabelled = float(augment_labelled), augment_unlabelled
         self.augment = RandAudioAugment()
 
     def __len__(self) -> int:
@@ -87,6 +91,7 @@ class PatchDataset(Dataset):
         rng = generator(self.seed, "melody/patch", epoch, index)  # which source, and the augmentation
         idx = np.zeros((PATCH, self.top_k), np.int64)
         prob = np.zeros((PATCH, self.top_k), np.float32)
+        f0 = np.zeros(PATCH, np.float32)
         labelled = not rng.random() < self.p_unlabelled
         if not labelled:
             ex = self.unlabelled.example(epoch, index)
@@ -100,14 +105,15 @@ class PatchDataset(Dataset):
             mixer = self.remix if self.remix_prob and rng.random() < self.remix_prob else self.labelled
             ex = mixer.example(epoch, index)
             known = np.isfinite(ex.f0)  # NaN: a remix holds another annotated melody, so no truth
-            idx[:, 0] = np.where(known, hz_to_class(np.nan_to_num(ex.f0)), 0)
+            f0 = np.where(known, ex.f0, 0.0).astype(np.float32)
             prob[:, 0] = known
         audio = ex.mixture[0, :PATCH_SAMPLES]
-        if self.augment_labelled if labelled else self.augment_unlabelled:
+        p = self.augment_labelled if labelled else float(self.augment_unlabelled)
+        if p >= 1.0 or (p > 0.0 and rng.random() < p):  # no draw at 0 or 1: those streams stay as they were
             audio = self.augment(audio[None], SAMPLE_RATE, rng)[0]
         mask = prob.sum(axis=1) > 0  # frames with a target (pseudo frames below the confidence floor are 0)
         return {"audio": torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
-                "target_idx": torch.from_numpy(idx), "target_prob": torch.from_numpy(prob),
+                "f0": torch.from_numpy(f0), "target_idx": torch.from_numpy(idx), "target_prob": torch.from_numpy(prob),
                 "mask": torch.from_numpy(mask), "labelled": torch.tensor(labelled)}
 
 
@@ -131,16 +137,23 @@ class MelodyDataModule(CatalogDataModule):
     Args:
         catalog: catalog CSV; songs are its mixture rows (labelled ones need an f0 annotation).
         labelled_split, unlabelled_split, val_split, test_split: catalog split names
-            (unlabelled_split None: supervised only). Unlabelled songs' annotations are never read,
+            (unlabelled_split None: supervised only; labelled_split may list several, e.g. a real
+            dataset's labelled singers and a synthetic corpus merged into the same catalog). Unlabelled songs' annotations are never read,
             and their audio only when a teacher first asks for it.
         train_examples: patches per epoch; batch_size, num_workers: loader settings.
         unlabelled_ratio: unlabelled patches per labelled patch (once pseudo labels exist).
+        unlabelled_songs: use only this many of the unlabelled songs (a draw fixed by `seed`), to
+            vary the amount of unlabelled data; None: all.
         top_k: teacher classes kept per frame (soft labels are stored compactly).
         remix: fraction of labelled patches mixed from the labelled songs' stems instead of cut
             from their mixtures: the vocal stem of one song (always) with each other class present
             with probability `remix_accompaniment`, from any labelled song (or the same song with
             `remix_same_song`), so each melody is heard against many backings. Needs the labelled
             split's stems in the catalog, the vocal stems with f0 annotations.
+        remix_level_db: (low, high): a remixed vocal stands this many dB (drawn uniformly) over its
+            accompaniment (MIR-1K's protocol mixes at -5, 0 and +5 dB); None keeps the stems' levels.
+        augment: fraction of labelled patches that get RandAudioAugment in supervised training (the
+            noisy teacher-student modes augment every labelled patch whatever this says).
         seed: base seed of the patch streams and the per-song noise.
         demo: the demo corpus `prepare_data` renders if the catalog is missing (see CatalogDataModule).
         skip_bad_rows: leave songs and stems that fail the pre-flight check out instead of stopping.
@@ -149,7 +162,7 @@ class MelodyDataModule(CatalogDataModule):
     def __init__(
         self,
         catalog: str,
-        labelled_split: str = "labelled",
+        labelled_split: str | list[str] = "labelled",
         unlabelled_split: str | None = "unlabelled",
         val_split: str = "valid",
         test_split: str = "test",
@@ -157,10 +170,13 @@ class MelodyDataModule(CatalogDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         unlabelled_ratio: float = 1.0,
+        unlabelled_songs: int | None = None,
         top_k: int = 8,
         remix: float = 0.0,
         remix_accompaniment: float = 0.75,
         remix_same_song: bool = False,
+        remix_level_db: tuple[float, float] | None = None,
+        augment: float = 0.0,
         seed: int = 0,
         demo: DemoCorpus | None = None,
         skip_bad_rows: bool = False,
@@ -171,12 +187,22 @@ class MelodyDataModule(CatalogDataModule):
         self.splits = {"labelled": labelled_split, "unlabelled": unlabelled_split, "valid": val_split, "test": test_split}
         self.train_examples, self.batch_size, self.num_workers = train_examples, batch_size, num_workers
         self.unlabelled_ratio, self.top_k, self.seed = unlabelled_ratio, top_k, seed
+        if unlabelled_songs is not None and unlabelled_songs < 1:
+            raise ValueError(f"unlabelled_songs={unlabelled_songs}: give a number of songs, or null for all")
+        self.unlabelled_songs = unlabelled_songs
         self.remix, self.remix_accompaniment, self.remix_same_song = remix, remix_accompaniment, remix_same_song
+        self.remix_level_db = tuple(remix_level_db) if remix_level_db is not None else None
+        if not 0.0 <= augment <= 1.0:
+            raise ValueError(f"augment={augment}: give the fraction of labelled patches to augment, between 0 and 1")
+        self.augment = augment
         self.store = SongStore(SAMPLE_RATE, channels=1)
         self._rows: dict[str, list[Entry]] = {}
         self._eval: dict[str, SongDataset] = {}
         self._clean: dict[str, np.ndarray] = {}  # unlabelled songs before a noisy teacher's noise
         self.noise_mode = "basic"
+        # What the next epoch draws from (set by TeacherStudent; not state: it follows from the epoch):
+        # 'joint' (both, at unlabelled_ratio), 'pseudo' (pseudo-labelled songs only), 'labelled' (no pseudo).
+        self.phase = "joint"
         # label state (checkpointed)
         self.label_version = "none"
         self.iteration = 0
@@ -221,6 +247,9 @@ class MelodyDataModule(CatalogDataModule):
     def _songs_of(self, role: str) -> list[Entry]:
         split = self.splits[role]
         rows = self.catalog.mixtures(split) if split else []
+        if role == "unlabelled" and self.unlabelled_songs is not None and len(rows) > self.unlabelled_songs:
+            keep = generator(self.seed, "melody/unlabelled_songs", 0, 0).choice(len(rows), self.unlabelled_songs, replace=False)
+            rows = [rows[i] for i in sorted(keep)]
         if not rows and role != "unlabelled":
             raise CatalogError(f"{self.catalog_path}: no mixtures in split '{split}' (for {role}); "
                                f"have {sorted({e.split for e in self.catalog.mixtures()})}")
@@ -255,7 +284,8 @@ class MelodyDataModule(CatalogDataModule):
             classes = self.catalog.classes()
             table = StemTable.build(self.catalog, rows, classes, self.catalog.labels())
             probs = {c: 1.0 if c == "vocals" else self.remix_accompaniment for c in classes}
-            recipe = patch_recipe(probs, with_f0=True, same_song=self.remix_same_song)
+            level = {"level_class": "vocals", "level_db": self.remix_level_db} if self.remix_level_db else {}
+            recipe = patch_recipe(probs, with_f0=True, same_song=self.remix_same_song, **level)
         else:  # a whole-song patch is used even where it is quiet: silence teaches 'unvoiced'
             table = StemTable.build(self.catalog, rows, [SONG], {e.id: (SONG,) for e in rows})
             recipe = patch_recipe({SONG: 1.0}, with_f0=source == "labelled", silence_db=-np.inf)
@@ -307,7 +337,7 @@ class MelodyDataModule(CatalogDataModule):
     def train_dataloader(self) -> DataLoader:
         remix = self.mixer("remix") if self.remix else None
         unlabelled, pseudo = None, {}
-        if self.pseudo and self.splits["unlabelled"]:
+        if self.pseudo and self.splits["unlabelled"] and self.phase != "labelled":
             self.unlabelled_audio()  # decoded (and, for a noisy teacher, noised) before workers fork
             # songs the teacher left out (too little voicing) are not drawn
             rows = [e for e in self.rows("unlabelled") if e.id in self.pseudo]
@@ -316,7 +346,8 @@ class MelodyDataModule(CatalogDataModule):
                 pseudo = {row: self.pseudo[e.id] for row, e in enumerate(rows)}
         dataset = PatchDataset(self.mixer("labelled"), self.train_examples, self.seed, self.top_k, remix=remix,
                                remix_prob=self.remix, unlabelled=unlabelled, pseudo=pseudo,
-                               unlabelled_ratio=self.unlabelled_ratio, augment_labelled=self.noise_mode != "basic",
+                               unlabelled_ratio=float("inf") if self.phase == "pseudo" else self.unlabelled_ratio,
+                               augment_labelled=1.0 if self.noise_mode != "basic" else self.augment,
                                augment_unlabelled=self.noise_mode == "noisy_student")
         sampler = EpochSampler(len(dataset), current_epoch(self.trainer))  # new patches every epoch
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,

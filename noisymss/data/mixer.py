@@ -57,6 +57,10 @@ class MixRecipe:
         f0_class: the class whose stem carries the melody annotation.
         start_grid: if set, segment starts are multiples of this many seconds (e.g. the 10 ms f0
             grid, so a segment's frames are frames of its song); None: any start.
+        level_class, level_db: if set, the level (RMS) of `level_class`'s source over that of all
+            the other sources together is drawn uniformly from `level_db` (low, high) dB, by scaling
+            the others (the vocal-to-accompaniment ratio of MIR-1K's -5 / 0 / +5 dB protocol).
+            Examples without that class, or with nothing else, are left as read.
     """
 
     segment: float = 6.0
@@ -73,10 +77,14 @@ class MixRecipe:
     with_f0: bool = False
     f0_class: str = "vocals"
     start_grid: float | None = None
+    level_class: str | None = None
+    level_db: tuple[float, float] = (-5.0, 5.0)
 
     def __post_init__(self):
         if self.multi_label not in MULTI_LABEL_POLICIES:
             raise ValueError(f"multi_label='{self.multi_label}': choose one of {', '.join(MULTI_LABEL_POLICIES)}")
+        if self.level_class is not None and not self.level_db[0] <= self.level_db[1]:
+            raise ValueError(f"level_db={tuple(self.level_db)}: give (low, high) in dB with low <= high, e.g. (-5, 5)")
 
 
 @dataclass
@@ -145,6 +153,9 @@ class Mixer:
         # readers' arrays are copied in.
         self._reads_into = type(self.reader).read is SegmentReader.read
         self._effects_inplace = effects is not None and "inplace" in inspect.signature(effects.apply).parameters
+        self.level_col = classes.index(recipe.level_class) if recipe.level_class in classes else -1
+        if recipe.level_class is not None and self.level_col < 0:
+            raise ValueError(f"level_class '{recipe.level_class}' is none of the classes {', '.join(classes)}")
 
     def example(self, epoch: int, index: int, stream: str = "train") -> Example:
         """The example for (seed, stream, epoch, index); the same every time it is asked for."""
@@ -174,7 +185,7 @@ class Mixer:
         targets = [col for col, _ in picks if col >= 0]
         deferred = len(set(targets)) == len(targets)
         parts, mixed = [], False  # deferred: what the mixture sums, in pick order
-        f0_parts, used, starts_used = [], [], []
+        f0_parts, used, starts_used, interference = [], [], [], []
         for col, stem in picks:
             into = sources[col] if deferred and col >= 0 and self._reads_into else None
             audio, start = self._segment(rng, stem, starts, into)
@@ -197,6 +208,8 @@ class Mixer:
                 elif audio is not into:
                     np.add(audio, _ZERO, out=sources[col])  # a copy that writes -0.0 as +0.0
                 filled[col] = True
+            if col < 0 and self.level_col >= 0:
+                interference.append(audio)
             if deferred:
                 parts.append(sources[col] if col >= 0 else audio)
             elif mixed:
@@ -212,12 +225,32 @@ class Mixer:
         for col in range(n_classes):
             if not filled[col]:
                 sources[col] = 0.0
-        if not mixed:
+        if self.level_col >= 0 and self._set_level(rng, sources, filled) and mixed:
+            _sum_into(mixture, [sources[c] for c in range(n_classes) if filled[c]] + interference)
+        elif not mixed:
             # Slots never hold -0.0 (readers, in-place effects and the copies above write +0.0), so
             # 0 + slot == slot.
             _sum_into(mixture, parts, zero_first=not parts or parts[0].base is not sources)
         f0 = self._f0(f0_parts, length) if r.with_f0 else None
         return Example(mixture, sources, label, f0, used, starts_used)
+
+    def _set_level(self, rng: np.random.Generator, sources: np.ndarray, filled: list[bool]) -> bool:
+        """Scales the sources other than `level_class`'s so that it stands at a drawn level over them;
+        True if anything was scaled."""
+        low, high = self.recipe.level_db
+        ratio_db = rng.uniform(low, high)  # drawn for every example, so the stream does not shift
+        others = [c for c in range(len(filled)) if filled[c] and c != self.level_col]
+        if not filled[self.level_col] or not others:
+            return False
+        target = float(np.sqrt(np.mean(np.square(sources[self.level_col], dtype=np.float64))))
+        rest = np.sum(sources[others], axis=0, dtype=np.float64)
+        level = float(np.sqrt(np.mean(np.square(rest))))
+        if level == 0.0:
+            return False
+        gain = np.float32(target / level / 10.0 ** (ratio_db / 20.0))
+        for c in others:
+            np.multiply(sources[c], gain, out=sources[c])
+        return True
 
     def rng(self, epoch: int, index: int, stream: str = "train") -> np.random.Generator:
         """The generator every random choice of example (epoch, index) of `stream` comes from."""

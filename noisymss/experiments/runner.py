@@ -43,11 +43,13 @@ SEP = ":"  # row fields are <eval or label column or round><SEP><metric>, e.g. "
 
 @dataclass(frozen=True)
 class Eval:
-    """A `noisymss test` (or `validate`) of a run's last checkpoint, with its own overlay (e.g. other data)."""
+    """A `noisymss test` (or `validate`) of a run's last checkpoint (or, `checkpoint="best"`, the one
+    its fit kept as best on validation, checkpoints/best.ckpt), with its own overlay (e.g. other data)."""
 
     name: str
     verb: str = "test"
     overlay: dict = field(default_factory=dict)
+    checkpoint: str = "last"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,16 @@ def fit(run: Run, seed: int, out: Path) -> Path:
         raise RunFailed(f"fit left no last.ckpt; see {where / 'fit.log'}", refused=False)
     atomic_write_text(done, f"{ckpt}\n")
     return ckpt
+
+
+def chosen(last: Path | None, ev: Eval) -> Path | None:
+    """The checkpoint an eval scores: the fit's last, or the best on validation kept beside it."""
+    if last is None or ev.checkpoint == "last":
+        return last
+    best = last.parent / "best.ckpt"
+    if not best.is_file():
+        raise RunFailed(f"{best}: no best checkpoint beside {last.name}", refused=False)
+    return best
 
 
 def newest_last_checkpoint(where: Path) -> Path | None:
@@ -222,7 +234,7 @@ def run_experiment(runs: list[Run], out: Path, seeds: int, jobs: int) -> tuple[l
         ckpt = fit(run, seed, out) if run.fit else None
         if run.refine:
             refine(run, seed, out, ckpt)
-        return {"checkpoint": ckpt, "evals": {ev.name: evaluate(run, seed, out, ev, ckpt) for ev in run.evals}}
+        return {"checkpoint": ckpt, "evals": {ev.name: evaluate(run, seed, out, ev, chosen(ckpt, ev)) for ev in run.evals}}
 
     outcome = schedule(units, lambda u: [(n, u[1]) for n in by_name[u[0]].needs], work, jobs)
     rows, notes = [], []

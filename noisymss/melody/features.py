@@ -1,4 +1,8 @@
-"""JDC input features (as the authors' code): 8 kHz mono, STFT 1024 / hop 80, 10·log10(|S| / max|S|), 31-frame patches."""
+"""JDC input features (as the authors' code): 8 kHz mono, STFT 1024 / hop 80, 10·log10(|S| / max|S|), 31-frame patches.
+
+The reference max is each patch's own, in training and at inference alike (the authors' code
+took the whole song's at inference, which the patches a model trains on never see).
+"""
 from __future__ import annotations
 
 import torch
@@ -6,6 +10,7 @@ import torch
 from noisymss.audio.spectral import amplitude_to_db, stft
 
 SAMPLE_RATE, N_FFT, HOP, PATCH = 8000, 1024, 80, 31
+PATCH_SAMPLES = (PATCH - 1) * HOP  # a patch's audio: 1 + 2400 // 80 = 31 centred STFT frames
 N_BINS = N_FFT // 2 + 1
 FLOOR_DB = -80.0
 # The released mean/std files are not available: a fixed affine map puts the [-80, 0] dB range
@@ -28,19 +33,3 @@ def log_magnitude(audio: torch.Tensor) -> torch.Tensor:
 
 def normalize(db: torch.Tensor) -> torch.Tensor:
     return (db - NORM_MEAN) / NORM_STD
-
-
-def to_patches(db: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Cuts one song's (frames, 513) dB features into non-overlapping (1, 31, 513) patches.
-
-    The last patch is padded with the floor value (silence), not with 0 dB as the original
-    code did (0 dB is the loudest value); callers trim outputs back to `frames`.
-
-    Returns:
-        patches (N, 1, 31, 513) and the number of real frames.
-    """
-    frames = db.shape[0]
-    n = max(1, -(-frames // PATCH))
-    padded = torch.full((n * PATCH, db.shape[1]), FLOOR_DB, dtype=db.dtype, device=db.device)
-    padded[:frames] = db
-    return padded.reshape(n, 1, PATCH, db.shape[1]), frames

@@ -9,16 +9,15 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from noisymss.checkpoints import load_checkpoint
-from noisymss.audio.io import read_audio
-from noisymss.melody.features import SAMPLE_RATE, log_magnitude, normalize, to_patches
-from noisymss.melody.pitch import decode
+from noisymss.audio.io import read_blocks
+from noisymss.melody.features import HOP, PATCH, PATCH_SAMPLES, SAMPLE_RATE, log_magnitude, normalize
+from noisymss.melody.pitch import JDC_GRID, PitchGrid, median_filter
 from noisymss.models.jdc import JDC
 
 
-@torch.inference_mode()
 def song_logits(model: torch.nn.Module, audio: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Pitch logits for every 10 ms frame of one song.
+    """Pitch logits for every 10 ms frame of one song, seen as training sees it: in 31-frame patches,
+    each patch's features computed from its own audio (its own 0 dB reference, its own edges).
 
     Args:
         model: a JDC (returns pitch logits first), in eval mode, on the device to use.
@@ -27,52 +26,96 @@ def song_logits(model: torch.nn.Module, audio: torch.Tensor, batch_size: int = 6
     Returns:
         (frames, n_classes), frames = 1 + samples // 80 (frame j at t = j * 10 ms).
     """
+    return patch_logits(model, patch_windows(audio), batch_size)[:1 + audio.shape[-1] // HOP]
+
+
+@torch.inference_mode()
+def patch_logits(model: torch.nn.Module, windows: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """(N, PATCH_SAMPLES) patch audio → (N * PATCH, n_classes) pitch logits, frame by frame."""
     device = next(model.parameters()).device
-    db = log_magnitude(audio.to(device)[None])[0]  # the reference max is the whole song's, as JDC
-    patches, frames = to_patches(db)
-    outs = [model(normalize(patches[i:i + batch_size]))[0] for i in range(0, len(patches), batch_size)]
-    return torch.cat(outs).reshape(-1, outs[0].shape[-1])[:frames]
+    outs = [model(normalize(log_magnitude(windows[i:i + batch_size].to(device)))[:, None])[0]
+            for i in range(0, len(windows), batch_size)]
+    return torch.cat(outs).reshape(-1, outs[0].shape[-1])
 
 
-def song_f0(model: torch.nn.Module, audio: torch.Tensor, median: int = 5) -> np.ndarray:
+def patch_windows(audio: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+    """(samples,) → (N, PATCH_SAMPLES): the audio of patch i starts at i * PATCH * HOP, so its 31
+    centred STFT frames are frames 31 i .. 31 i + 30 of the song; the end is padded with silence.
+    N covers `frames` frames (default: the song's, 1 + samples // HOP)."""
+    stride = PATCH * HOP
+    frames = 1 + audio.shape[-1] // HOP if frames is None else frames
+    n = max(1, -(-frames // PATCH))
+    padded = torch.nn.functional.pad(audio[:n * stride], (0, max(0, n * stride - audio.shape[-1])))
+    return padded.reshape(n, stride)[:, :PATCH_SAMPLES]
+
+
+def song_f0(model: torch.nn.Module, audio: torch.Tensor, grid: PitchGrid = JDC_GRID, median: int = 5) -> np.ndarray:
     """f0 in Hz every 10 ms (0 = unvoiced) of one 8 kHz mono song (samples,): argmax, then median filter."""
-    return decode(song_logits(model, audio), median=median)
+    return grid.decode(song_logits(model, audio), median=median)
 
 
-def extract_f0(model: torch.nn.Module, path: str | os.PathLike, median: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """f0 of an audio file (any format soundfile reads).
+def extract_f0(model: torch.nn.Module, path: str | os.PathLike, grid: PitchGrid = JDC_GRID, median: int = 5,
+               block: float = 64 * PATCH * HOP / SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """f0 of an audio file (any format soundfile reads), read `block` seconds at a time: memory holds
+    one block of audio, whatever the file's length (and the f0 track, 8 bytes per 10 ms). The
+    default block, 64 patches (19.84 s), keeps every block's buffers the same size.
 
     Returns:
         times (frames,) in seconds at 10 ms, f0 (frames,) in Hz with 0 = unvoiced.
     """
-    audio = torch.from_numpy(read_audio(path, sample_rate=SAMPLE_RATE, channels=1)[0])
-    hz = song_f0(model, audio, median)
-    return np.arange(len(hz)) * 0.01, hz
+    stride = PATCH * HOP
+    hz, carry, samples = [], np.zeros(0, np.float32), 0
+    for piece in read_blocks(path, SAMPLE_RATE, channels=1, block=block):
+        samples += piece.shape[-1]
+        carry = np.concatenate([carry, piece[0]])
+        whole = len(carry) // stride * stride  # patches whose audio is all here
+        if whole:
+            hz.append(_argmax_hz(model, carry[:whole], grid, whole // HOP))
+            carry = carry[whole:]
+    frames = 1 + samples // HOP
+    done = sum(len(h) for h in hz)
+    if frames > done:
+        hz.append(_argmax_hz(model, carry, grid, frames - done)[:frames - done])
+    track = median_filter(np.concatenate(hz)[:frames], median)
+    return np.arange(frames) * 0.01, track
+
+
+def _argmax_hz(model: torch.nn.Module, audio: np.ndarray, grid: PitchGrid, frames: int) -> np.ndarray:
+    """Hz of the argmax class of every frame of the patches covering `frames` frames of `audio` (the
+    median filter spans blocks, so it comes after)."""
+    windows = patch_windows(torch.from_numpy(audio), frames)
+    return grid.class_to_hz(patch_logits(model, windows).argmax(-1).cpu().numpy())
 
 
 @dataclass
 class MelodyModel:
-    """A trained JDC ready for inference (eval mode) and its decoding setting."""
+    """A trained JDC ready for inference (eval mode), its pitch classes and its decoding setting."""
 
     jdc: JDC
+    grid: PitchGrid
     median: int
 
 
-def load_melody_model(ckpt: str | os.PathLike, device: str = "cpu") -> MelodyModel:
-    """The JDC of a melody-task checkpoint, without Lightning (workers start in about a second).
+def load_melody_model(ckpt: str | os.PathLike | None = None, device: str = "cpu") -> MelodyModel:
+    """The JDC of a melody-task checkpoint, or of released weights (a .safetensors file; None: the
+    model shipped with noisymss), without Lightning (workers start in about a second).
 
     Raises a one-line error for a missing file, an unreadable one, or another task's checkpoint.
     """
-    ckpt = load_checkpoint(ckpt, map_location=device)
-    weights = ckpt.weights("model.")
-    if not any(k.startswith("pitch_head") for k in weights):
-        raise ValueError(f"{ckpt.path}: not a melody (JDC) checkpoint; train one with `noisymss fit --config configs/noisy_student.yaml`")
-    jdc = JDC.small(ckpt.hparams.get("width", 1.0))
-    jdc.load_state_dict(weights)
-    return MelodyModel(jdc.to(device).eval(), int(ckpt.hparams.get("median", 5)))
+    from noisymss.melody.released import load_weights
+
+    weights, hparams = load_weights(ckpt, device)
+    grid = PitchGrid(*hparams.get("pitch_range", (JDC_GRID.low, JDC_GRID.high)))
+    jdc = JDC.small(hparams.get("width", 1.0), n_classes=grid.n_classes)
+    try:
+        jdc.load_state_dict(weights)
+    except RuntimeError:
+        raise ValueError(f"{ckpt}: its weights do not fit the JDC its settings describe (width "
+                         f"{hparams.get('width')}, pitch range {hparams.get('pitch_range')})") from None
+    return MelodyModel(jdc.to(device).eval(), grid, int(hparams.get("median", 5)))
 
 
-def f0_of_files(ckpt: str | os.PathLike, paths: Sequence[Path], jobs: int = 1, device: str = "cpu",
+def f0_of_files(ckpt: str | os.PathLike | None, paths: Sequence[Path], jobs: int = 1, device: str = "cpu",
                 progress: bool = True) -> Iterator[tuple[Path, np.ndarray | None, np.ndarray | None, str]]:
     """(file, times, f0, "") for every audio file that could be read, (file, None, None, reason) for the
     others, in the order they finish. Writing them is the caller's (`noisymss melody`, `predict`).
@@ -94,7 +137,7 @@ def _f0_of_files(model, ckpt, paths, jobs, device, progress):
         import multiprocessing
 
         # spawn: a forked child would inherit the parent's OpenMP thread pool, which can hang.
-        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (str(ckpt), device))
+        pool = multiprocessing.get_context("spawn").Pool(jobs, _init_worker, (ckpt and str(ckpt), device))
         results = pool.imap_unordered(_extract_in_worker, paths)
     with tqdm(total=len(paths), desc="melody", unit="file", disable=not progress) as bar:
         for result in results:
@@ -108,7 +151,7 @@ def _f0_of_files(model, ckpt, paths, jobs, device, progress):
 _WORKER_MODEL = None
 
 
-def _init_worker(ckpt: str, device: str) -> None:
+def _init_worker(ckpt: str | None, device: str) -> None:
     global _WORKER_MODEL
     torch.set_num_threads(1)
     _WORKER_MODEL = load_melody_model(ckpt, device)
@@ -120,7 +163,7 @@ def _extract_in_worker(path: Path):
 
 def _extract_one(model: "MelodyModel", path: Path) -> tuple[Path, np.ndarray | None, np.ndarray | None, str]:
     try:
-        times, f0 = extract_f0(model.jdc, path, median=model.median)
+        times, f0 = extract_f0(model.jdc, path, model.grid, model.median)
     except OSError as err:  # unreadable audio: reported, the other files go on
         return path, None, None, str(err)
     return path, times, f0, ""

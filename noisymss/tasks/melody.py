@@ -9,11 +9,12 @@ import torch
 
 from noisymss.melody.features import log_magnitude, normalize
 from noisymss.melody.inference import extract_f0, song_f0, song_logits
-from noisymss.melody.pitch import N_CLASSES, gaussian_targets
+from noisymss.melody.pitch import PitchGrid
 from noisymss.melody.plots import f0_figure
 from noisymss.metrics.melody import METRICS, melody_scores
 from noisymss.models.jdc import JDC
 from noisymss.tasks.predict import FilePredictions
+from noisymss.tasks.schedule import with_schedule
 
 
 def melody_loss(pitch_logits: torch.Tensor, voice_logp: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
@@ -37,7 +38,10 @@ class MelodyTask(FilePredictions, L.LightningModule):
 
     Args:
         width: JDC width (1.0 = the published 4.2 M-parameter model; 0.125 in the CPU configs).
+        pitch_range: (low, high) MIDI of the pitch classes (JDC: 38-83; real singers reach lower).
         lr, weight_decay: AdamW settings.
+        lr_schedule, warmup: 'cosine' (linear warm-up over that fraction of the steps, then cosine
+            decay; restarted with each student) or 'constant'.
         alpha: voicing loss weight (0.5, as in JDC).
         sigma, radius, normalize_targets: Gaussian label blur; normalised targets make every frame
             weigh the same (the paper's unnormalised targets weigh voiced frames ~2.5×).
@@ -46,6 +50,8 @@ class MelodyTask(FilePredictions, L.LightningModule):
         median: median filter length at decoding (5, as JDC).
         plot_songs: songs per validation (and test) whose spectrogram with reference and estimated
             f0 goes to loggers that take images (W&B).
+        pretrained: start from these weights: 'released' (the model shipped with noisymss), a
+            .safetensors release or a melody checkpoint; its width and pitch range must be this task's.
     """
 
     # the validation score that picks checkpoints/best.ckpt (noisymss.trainer)
@@ -54,8 +60,11 @@ class MelodyTask(FilePredictions, L.LightningModule):
     def __init__(
         self,
         width: float = 0.25,
+        pitch_range: tuple[float, float] = (38.0, 83.0),
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
+        lr_schedule: str = "cosine",
+        warmup: float = 0.05,
         alpha: float = 0.5,
         sigma: float = 1.0,
         radius: int = 3,
@@ -64,13 +73,31 @@ class MelodyTask(FilePredictions, L.LightningModule):
         hard_pseudo_labels: bool = False,
         median: int = 5,
         plot_songs: int = 2,
+        pretrained: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.model = JDC.small(width)  # width 1.0 is the published JDC
+        self.grid = PitchGrid(*pitch_range)
+        self.model = self._network(width)
+        if pretrained:
+            self._load_pretrained(pretrained)
         self.iteration = 0  # set by the TeacherStudent callback; metrics are also logged per iteration
         self._scores: list[dict[str, float]] = []
         self._plots: list[tuple[str, torch.Tensor, np.ndarray, np.ndarray]] = []  # (song, audio, ref f0, est f0)
+
+    def _network(self, width: float) -> JDC:
+        return JDC.small(width, n_classes=self.grid.n_classes)  # width 1.0 is the published JDC
+
+    def _load_pretrained(self, source: str) -> None:
+        from noisymss.melody.released import load_weights
+
+        weights, settings = load_weights(None if source == "released" else source)
+        mine = {"width": self.hparams.width, "pitch_range": list(self.hparams.pitch_range)}
+        theirs = {k: list(v) if k == "pitch_range" else v for k, v in settings.items() if k in mine}
+        if any(theirs.get(k, v) != v for k, v in mine.items()):
+            raise ValueError(f"pretrained={source}: its weights are for {theirs}, the model is {mine}; "
+                             f"set --model.init_args.width and pitch_range to match")
+        self.model.load_state_dict(weights)
 
     # ------------------------------------------------------------- training
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -81,11 +108,14 @@ class MelodyTask(FilePredictions, L.LightningModule):
         """Dense (B, T, C) targets and (B, T) frame weights from a patch batch."""
         hp = self.hparams
         idx, prob, labelled = batch["target_idx"], batch["target_prob"], batch["labelled"]
-        blurred = gaussian_targets(idx[..., 0], hp.sigma, hp.radius, hp.normalize_targets)
+        grid = self.grid
+        truth = torch.from_numpy(grid.hz_to_class(batch["f0"].cpu().numpy())).to(idx.device)
+        blurred = grid.gaussian_targets(truth, hp.sigma, hp.radius, hp.normalize_targets)
         if hp.hard_pseudo_labels:
-            soft = gaussian_targets(idx.gather(-1, prob.argmax(-1, keepdim=True))[..., 0], hp.sigma, hp.radius, hp.normalize_targets)
+            top = idx.gather(-1, prob.argmax(-1, keepdim=True))[..., 0]
+            soft = grid.gaussian_targets(top, hp.sigma, hp.radius, hp.normalize_targets)
         else:
-            soft = torch.zeros(idx.shape[:-1] + (N_CLASSES,), device=idx.device).scatter_add_(-1, idx, prob.float())
+            soft = torch.zeros(idx.shape[:-1] + (grid.n_classes,), device=idx.device).scatter_add_(-1, idx, prob.float())
             soft = soft / soft.sum(-1, keepdim=True).clamp(min=1e-8)
         target = torch.where(labelled[:, None, None], blurred, soft)
         weight = batch["mask"].float() * torch.where(labelled, 1.0, hp.unlabelled_weight)[:, None]
@@ -107,7 +137,9 @@ class MelodyTask(FilePredictions, L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        return with_schedule(self, optimizer, hp.lr_schedule, hp.warmup)
 
     def reset_student(self, seed: int, width: float | None = None) -> None:
         """Re-initialises the network, at a new width if one is given (Noisy Student's larger student).
@@ -119,7 +151,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if width is not None and width != self.hparams.width:
-                self.model = JDC.small(width).to(self.device)
+                self.model = self._network(width).to(self.device)
                 self.hparams.width = width
                 return
             for module in self.model.modules():
@@ -131,13 +163,13 @@ class MelodyTask(FilePredictions, L.LightningModule):
         # before Lightning loads the weights (this hook runs first, before any DDP wrapping).
         width = checkpoint.get("hyper_parameters", {}).get("width", self.hparams.width)
         if width != self.hparams.width:
-            self.model = JDC.small(width).to(self.device)
+            self.model = self._network(width).to(self.device)
             self.hparams.width = width
 
     # ------------------------------------------------------------ inference
     def predict_song(self, audio: torch.Tensor) -> np.ndarray:
         """f0 in Hz every 10 ms for one 8 kHz mono song (samples,)."""
-        return song_f0(self.model, audio, self.hparams.median)
+        return song_f0(self.model, audio, self.grid, self.hparams.median)
 
     predict_suffix = ".f0.txt"
 
@@ -145,7 +177,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
         """Writes the f0 of one audio file as mir_eval two-column text (as `noisymss melody`)."""
         from noisymss.data.annotations import write_f0
 
-        times, f0 = extract_f0(self.model, path, median=self.hparams.median)
+        times, f0 = extract_f0(self.model, path, self.grid, median=self.hparams.median)
         write_f0(target, times, f0)
         return [target]
 

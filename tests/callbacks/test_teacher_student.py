@@ -47,6 +47,39 @@ def test_k_iterations_relabel_and_restart_the_optimiser(melody_corpus, tmp_path)
     assert len({s[2] for s in spy.seen}) == 3  # a fresh optimiser for every student
 
 
+class _Phases(L.Callback):
+    """Records each epoch's data phase and the share of pseudo-labelled patches the loader gave."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        ds = trainer.train_dataloader.dataset
+        self.seen.append((trainer.datamodule.phase, ds.p_unlabelled))
+
+
+def test_pretraining_on_pseudo_labels_then_fine_tuning_and_selection_by_the_first_teacher(melody_corpus, tmp_path):
+    torch.manual_seed(0)
+    ts, phases, dm = TeacherStudent(iterations=2, epochs_per_iteration=2, min_voiced=0.0, pretrain_epochs=1), _Phases(), \
+        _dm(melody_corpus)
+    L.Trainer(max_epochs=6, callbacks=[ts, phases], enable_checkpointing=False, default_root_dir=tmp_path, **QUIET).fit(
+        MelodyTask(width=0.125), dm)
+    # teacher: labelled only; each student: one epoch of pseudo labels only, then one of labelled only
+    assert phases.seen == [("joint", 0.0), ("joint", 0.0), ("pseudo", 1.0), ("labelled", 0.0), ("pseudo", 1.0),
+                           ("labelled", 0.0)]
+    assert ts.selected == sorted(e.id for e in dm.rows("unlabelled"))
+    assert ts.state_dict()["selected"] == ts.selected
+    # the first teacher's choice stands: a song it left out is never labelled by a later teacher
+    picky = TeacherStudent(iterations=2, epochs_per_iteration=1, min_voiced=0.0)
+    picky.selected = ts.selected[:1]
+    L.Trainer(max_epochs=3, callbacks=[picky], enable_checkpointing=False, default_root_dir=tmp_path, **QUIET).fit(
+        MelodyTask(width=0.125), dm2 := _dm(melody_corpus))
+    assert set(dm2.pseudo) == set(ts.selected[:1])
+    with pytest.raises(ValueError, match="pretrain_epochs=2 leaves no fine-tuning epoch"):
+        L.Trainer(max_epochs=4, callbacks=[TeacherStudent(iterations=1, pretrain_epochs=2)], enable_checkpointing=False,
+                  default_root_dir=tmp_path, **QUIET).fit(MelodyTask(width=0.125), _dm(melody_corpus))
+
+
 def test_resume_in_the_middle_of_iteration_two_keeps_iteration_and_labels(melody_corpus, tmp_path):
     torch.manual_seed(0)
     ts, dm = TeacherStudent(iterations=2, epochs_per_iteration=2, min_voiced=0.0), _dm(melody_corpus)
@@ -75,7 +108,7 @@ def test_a_resumed_noisy_student_run_is_bit_for_bit_the_uninterrupted_one(melody
         callbacks = [TeacherStudent(iterations=2, epochs_per_iteration=2, min_voiced=0.0, mode="noisy_student")]
         if keep_all:
             callbacks.append(ModelCheckpoint(dirpath=tmp_path / root / "checkpoints", save_top_k=-1, save_last=True))
-        task = MelodyTask(width=0.125)
+        task = MelodyTask(width=0.125)  # with its warm-up + cosine schedule
         Trainer(max_epochs=6, callbacks=callbacks, default_root_dir=tmp_path / root, **QUIET).fit(
             task, _dm(melody_corpus), ckpt_path=ckpt_path)
         return task.state_dict()

@@ -6,8 +6,8 @@ import torch
 from noisymss.data.annotations import f0_on_grid, read_f0
 from noisymss.data.catalog import Catalog, CatalogError
 from noisymss.data.melody import PATCH_SAMPLES, MelodyDataModule, check_mode
+from noisymss.data.mixer import MixRecipe
 from noisymss.melody.features import PATCH
-from noisymss.melody.pitch import hz_to_class
 
 
 def _dm(corpus, **kw):
@@ -49,8 +49,8 @@ def test_labelled_patches_are_song_frames_with_their_f0_classes(melody_corpus):
             except pytest.fail.Exception:
                 continue
             times, hz = read_f0(cat.resolve(entry.annotation))
-            expected = hz_to_class(f0_on_grid(times, hz, frame * 0.01, PATCH))
-            np.testing.assert_array_equal(item["target_idx"][:, 0].numpy(), expected)
+            expected = f0_on_grid(times, hz, frame * 0.01, PATCH)
+            np.testing.assert_allclose(item["f0"].numpy(), expected, rtol=1e-6)
             voiced += int((expected > 0).sum())
             break
         else:
@@ -144,8 +144,8 @@ def test_remixed_patches_of_one_song_are_its_mixture_with_aligned_targets(melody
         # stems quieter than the -50 dBFS silence floor there are left out of the remix: at most 3
         assert error < 3 * 10 ** (-50 / 20) < runner_up, (error, runner_up)
         times, hz = read_f0(cat.resolve(entry.annotation))
-        expected = hz_to_class(f0_on_grid(times, hz, frame * 0.01, PATCH))
-        np.testing.assert_array_equal(item["target_idx"][:, 0].numpy(), expected)
+        expected = f0_on_grid(times, hz, frame * 0.01, PATCH)
+        np.testing.assert_allclose(item["f0"].numpy(), expected, rtol=1e-6)
         voiced += int((expected > 0).sum())
     assert voiced > 30
 
@@ -176,3 +176,42 @@ def test_remix_without_annotated_vocal_stems_is_a_clear_error(tmp_path):
              Entry("d", "s", "drums.wav", "stem", 1.0, 8000, 1, "labelled", ("drums",))], tmp_path).save(tmp_path / "catalog.csv")
     with pytest.raises(CatalogError, match="remix needs stems labelled 'vocals'"):
         MelodyDataModule(str(tmp_path / "catalog.csv"), remix=0.5).mixer("remix")
+
+
+def test_vocals_over_other_clips_accompaniment_at_a_drawn_level_keep_their_f0(vocal_clips):
+    """MIR-1K-layout clips (16 kHz, vocals and accompaniment as channels): a remix puts one clip's
+    vocal over accompaniment from the labelled singers' clips (two splits here), at -5..+5 dB, and its
+    target is that vocal's own f0 at the patch's frames, after resampling to 8 kHz."""
+    dm = MelodyDataModule(str(vocal_clips["melody"]), labelled_split=["labelled", "unlabelled"], unlabelled_split=None,
+                          val_split="valid", remix=1.0, remix_accompaniment=1.0, remix_level_db=(-5.0, 5.0))
+    dm.setup("fit")
+    mixer = dm.mixer("remix")
+    assert {e.split for e in dm.rows("remix")} == {"labelled", "unlabelled"}
+    vocals, other = mixer.table.classes.index("vocals"), mixer.table.classes.index("accompaniment")
+    levels, voiced = [], 0
+    for i in range(12):
+        ex = mixer.example(0, i)
+        np.testing.assert_allclose(ex.mixture, ex.sources.sum(axis=0), atol=1e-6)
+        if ex.sources[other].any() and ex.sources[vocals].any():
+            rms = np.sqrt(np.mean(ex.sources[[vocals, other]] ** 2, axis=(1, 2)))
+            levels.append(20 * np.log10(rms[0] / rms[1]))
+        stem = next(s for s in ex.stems if mixer.table.labels[s][vocals])
+        start = ex.starts[ex.stems.index(stem)]
+        times, hz = read_f0(mixer.table.annotations[stem])
+        expected = f0_on_grid(times, hz, start, PATCH)
+        np.testing.assert_allclose(ex.f0, expected, rtol=1e-6)
+        voiced += int((expected > 0).sum())
+    assert len(levels) >= 8 and min(levels) >= -5.0 - 1e-3 and max(levels) <= 5.0 + 1e-3
+    assert max(levels) - min(levels) > 3  # drawn, not fixed
+    assert voiced > 100
+    with pytest.raises(ValueError, match="level_db"):
+        MixRecipe(level_class="vocals", level_db=(5.0, -5.0))
+
+
+def test_a_share_of_the_unlabelled_songs_is_a_fixed_draw(melody_corpus):
+    everything = {e.id for e in _dm(melody_corpus).rows("unlabelled")}
+    two = [{e.id for e in _dm(melody_corpus, unlabelled_songs=2, seed=s).rows("unlabelled")} for s in (0, 0, 1, 2, 3)]
+    assert all(len(x) == 2 and x <= everything for x in two) and two[0] == two[1]
+    assert len({frozenset(x) for x in two}) > 1  # the seed draws them
+    with pytest.raises(ValueError, match="unlabelled_songs=0"):
+        _dm(melody_corpus, unlabelled_songs=0)

@@ -1,8 +1,15 @@
 import numpy as np
 import torch
 
-from noisymss.melody.features import FLOOR_DB, HOP, N_FFT, PATCH, log_magnitude, to_patches
-from noisymss.melody.pitch import N_CLASSES, class_to_hz, decode, gaussian_targets, hz_to_class
+import pytest
+
+from noisymss.melody.features import HOP, N_FFT, PATCH, PATCH_SAMPLES, log_magnitude
+from noisymss.melody.inference import patch_windows
+from noisymss.melody.pitch import JDC_GRID, PitchGrid
+
+N_CLASSES = JDC_GRID.n_classes
+class_to_hz, hz_to_class, gaussian_targets, decode = (JDC_GRID.class_to_hz, JDC_GRID.hz_to_class,
+                                                      JDC_GRID.gaussian_targets, JDC_GRID.decode)
 
 
 def test_class_hz_round_trip():
@@ -11,6 +18,19 @@ def test_class_hz_round_trip():
     assert N_CLASSES == 722
     assert abs(class_to_hz(np.array([1]))[0] - 73.416) < 1e-3 and abs(class_to_hz(np.array([721]))[0] - 987.77) < 1e-2
     assert hz_to_class(np.array([0.0, -5.0, 20.0, 5000.0])).tolist() == [0, 0, 1, 721]
+
+
+def test_a_wider_pitch_range_covers_low_singers():
+    wide = PitchGrid(36.0, 84.0)
+    assert wide.n_classes == 48 * 16 + 2
+    low = 440.0 * 2 ** ((36.5 - 69) / 12)  # MIDI 36.5: below JDC's range, as MIR-1K's lowest voices
+    assert hz_to_class(np.array([low]))[0] == 1  # clipped to JDC's lowest class
+    k = wide.hz_to_class(np.array([low]))[0]
+    assert k == 1 + 8 and abs(wide.class_to_hz(np.array([k]))[0] - low) < 1e-6  # kept exactly
+    np.testing.assert_array_equal(wide.hz_to_class(wide.class_to_hz(np.arange(wide.n_classes))), np.arange(wide.n_classes))
+    assert wide.gaussian_targets(torch.tensor([k])).shape == (1, wide.n_classes)
+    with pytest.raises(ValueError, match="low < high"):
+        PitchGrid(84.0, 36.0)
 
 
 def test_gaussian_target_values():
@@ -34,13 +54,16 @@ def test_log_magnitude_matches_direct_numpy():
     np.testing.assert_allclose(db, expected, atol=1e-4)
 
 
-def test_patches_pad_the_last_window_with_silence():
-    db = torch.zeros(40, 513)
-    patches, frames = to_patches(db)
-    assert patches.shape == (2, 1, PATCH, 513) and frames == 40
-    assert torch.all(patches[1, 0, 40 - PATCH:] == FLOOR_DB) and torch.all(patches[1, 0, :40 - PATCH] == 0)
-    short, n = to_patches(torch.zeros(5, 513))
-    assert short.shape == (1, 1, PATCH, 513) and n == 5
+def test_patch_windows_are_training_patches_of_the_song():
+    audio = torch.arange(10_000, dtype=torch.float32)
+    windows = patch_windows(audio)
+    frames = 1 + 10_000 // HOP  # 126 frames -> 5 patches of 31
+    assert windows.shape == (5, PATCH_SAMPLES)
+    for i in range(5):  # patch i's frame j is centred on sample (31 i + j) * 80, as a training patch at that start
+        start = i * PATCH * HOP
+        expected = torch.nn.functional.pad(audio[start:start + PATCH_SAMPLES], (0, max(0, start + PATCH_SAMPLES - 10_000)))
+        torch.testing.assert_close(windows[i], expected)
+    assert windows.shape[0] * PATCH >= frames > (windows.shape[0] - 1) * PATCH
 
 
 def test_decode_argmax_unvoiced_and_median():

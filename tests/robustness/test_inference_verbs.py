@@ -158,7 +158,7 @@ def test_melody_takes_a_96k_six_channel_file_and_silence(ws, ckpts, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["separate", "in/good.wav", "--ckpt", "x", "--out", "o", "--format", "mp3"], "invalid choice: 'mp3'"),
     (["melody", "in/good.wav", "--ckpt", "x", "--out", "o", "--jobs", "two"], "invalid int value: 'two'"),
-    (["melody", "in/good.wav", "--out", "o"], "--ckpt"),
+    (["separate", "in/good.wav", "--out", "o"], "--ckpt"),
     (["separte", "in/good.wav"], "invalid choice: 'separte'"),
 ])
 def test_a_typo_is_the_error_line_and_a_hint_not_the_usage(argv, message, ws, capsys):
@@ -176,3 +176,15 @@ def test_what_a_killed_run_was_writing_is_cleaned_not_mistaken_for_a_result(verb
     res = run(capsys, verb, "in/good.wav", "--ckpt", ckpt, "--out", "out", *VERBS[verb])
     assert res.code == 0, res.err[-2000:]
     assert not list((ws / "out").rglob("*.part"))
+
+
+def test_melody_without_ckpt_uses_the_shipped_model(ws, capsys, monkeypatch):
+    from noisymss.melody.released import SHIPPED
+
+    assert SHIPPED.is_file()
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load (pickle) was called"))
+    res = run(capsys, "melody", "in/good.wav", "--out", "out", *VERBS["melody"])
+    assert res.code == 0, res.err
+    rows = np.loadtxt(ws / "out" / "good.f0.txt", ndmin=2)
+    assert rows.shape == (101, 2) and np.allclose(np.diff(rows[:, 0]), 0.01)
+

@@ -4,8 +4,12 @@ import pytest
 import torch
 
 from noisymss.data.melody import MelodyDataModule
-from noisymss.melody.pitch import N_CLASSES, gaussian_targets
+from noisymss.melody.pitch import JDC_GRID, PitchGrid
 from noisymss.tasks.melody import MelodyTask, melody_loss
+
+
+N_CLASSES = JDC_GRID.n_classes
+gaussian_targets = JDC_GRID.gaussian_targets
 
 
 def test_loss_against_hand_computed_values():
@@ -25,19 +29,25 @@ def test_loss_against_hand_computed_values():
 def test_targets_for_labelled_soft_and_hard_pseudo_frames():
     idx = torch.zeros(2, 3, 4, dtype=torch.long)
     prob = torch.zeros(2, 3, 4)
-    idx[0, :, 0] = torch.tensor([0, 50, 51])
+    f0 = torch.zeros(2, 3)
+    f0[0] = torch.from_numpy(JDC_GRID.class_to_hz(np.array([0, 50, 51])))  # labelled truth comes in Hz
     prob[0, :, 0] = 1.0
     idx[1, :, :2] = torch.tensor([60, 70])
     prob[1, :, :2] = torch.tensor([0.3, 0.5])
-    batch = {"target_idx": idx, "target_prob": prob, "labelled": torch.tensor([True, False]),
+    batch = {"f0": f0, "target_idx": idx, "target_prob": prob, "labelled": torch.tensor([True, False]),
              "mask": torch.tensor([[True] * 3, [True, True, False]])}
     task = MelodyTask(width=0.125, unlabelled_weight=0.5)
     target, weight = task.targets(batch)
-    torch.testing.assert_close(target[0], gaussian_targets(idx[0, :, 0]))
+    torch.testing.assert_close(target[0], gaussian_targets(torch.tensor([0, 50, 51])))
     assert abs(float(target[1, 0, 60]) - 0.375) < 1e-6 and abs(float(target[1, 0, 70]) - 0.625) < 1e-6
     torch.testing.assert_close(weight, torch.tensor([[1.0, 1.0, 1.0], [0.5, 0.5, 0.0]]))
     hard, _ = MelodyTask(width=0.125, hard_pseudo_labels=True).targets(batch)
     torch.testing.assert_close(hard[1], gaussian_targets(torch.full((3,), 70)))
+    wide = MelodyTask(width=0.125, pitch_range=(36.0, 84.0))  # the same Hz, its own classes
+    target, _ = wide.targets(batch)
+    assert target.shape[-1] == wide.grid.n_classes == PitchGrid(36.0, 84.0).n_classes
+    torch.testing.assert_close(target[0], wide.grid.gaussian_targets(torch.tensor([0, 50 + 32, 51 + 32])))
+    assert wide(torch.zeros(1, 2400))[0].shape == (1, 31, wide.grid.n_classes)
 
 
 @pytest.mark.slow  # 35 s; make test stays under 10 minutes (the melody CLI and teacher-student tests still train)

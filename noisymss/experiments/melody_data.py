@@ -1,0 +1,69 @@
+"""Real melody data for the experiments and the released model: catalogs made from the shared data with
+the `noisymss` verbs, and scoring of whole clips (our model, and Essentia's Melodia beside it)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from noisymss.experiments.runner import noisymss
+
+# MIR-1K by singer, seed 0: the split of configs/data/melody_mir1k.yaml, the experiments and the release
+MIR1K_SPLIT = "labelled=0.2,unlabelled=0.5,valid=0.1,test=0.2"
+
+
+def mir1k_catalog(shared: Path, data: Path) -> Path:
+    """data/mir1k/catalog.csv: MIR-1K indexed and split by singer (made once)."""
+    catalog = data / "mir1k" / "catalog.csv"
+    if not catalog.is_file():
+        everything = data / "mir1k" / "all.csv"
+        if not everything.is_file():
+            noisymss(["index", str(shared / "mir1k"), "--format", "mir1k", "--out", str(everything)], data / "mir1k" / "index.log")
+        noisymss(["catalog", "split", str(everything), "--fractions", MIR1K_SPLIT, "--seed", "0", "--out", str(catalog)],
+                 data / "mir1k" / "index.log")
+    return catalog
+
+
+def one_split_catalog(shared_folder: Path, fmt: str, split: str, out: Path) -> Path:
+    """A dataset folder indexed with `fmt`, every row in `split` (made once)."""
+    if not out.is_file():
+        everything = out.with_name(out.stem + "_all.csv")
+        if not everything.is_file():
+            noisymss(["index", str(shared_folder), "--format", fmt, "--out", str(everything)], out.with_suffix(".log"))
+        noisymss(["catalog", "split", str(everything), "--fractions", f"{split}=1.0", "--seed", "0", "--out", str(out)],
+                 out.with_suffix(".log"))
+    return out
+
+
+def score_split(model, catalog_path: Path, split: str, melodia: bool) -> dict:
+    """mir_eval scores per clip of a catalog split's mixtures, for a loaded melody model (and Melodia):
+    {'scores': {method: [per-clip scores]}, 'cpu': {method: CPU seconds}, 'audio': seconds of audio}."""
+    from noisymss.audio.io import audio_info
+    from noisymss.data.annotations import f0_on_grid, read_f0
+    from noisymss.data.catalog import Catalog
+    from noisymss.melody.inference import extract_f0
+    from noisymss.metrics.melody import melody_scores
+
+    cat = Catalog.load(catalog_path)
+    methods = (("noisymss",) if model is not None else ()) + (("Melodia",) if melodia else ())
+    scores: dict[str, list[dict]] = {m: [] for m in methods}
+    cpu = dict.fromkeys(methods, 0.0)
+    audio = 0.0
+    for e in cat.mixtures(split):
+        path = cat.resolve(e.path)
+        info = audio_info(path)
+        audio += info.duration
+        times, hz = read_f0(cat.resolve(e.annotation))
+        ref = f0_on_grid(times, hz, 0.0, 1 + int(info.duration / 0.01))
+        if model is not None:
+            t = time.process_time()
+            _, est = extract_f0(model.jdc, path, model.grid, model.median)
+            cpu["noisymss"] += time.process_time() - t
+            scores["noisymss"].append(melody_scores(ref, est[:len(ref)]))
+        if melodia:
+            from noisymss.melody.melodia import melodia_f0
+
+            t = time.process_time()
+            other = melodia_f0(path)
+            cpu["Melodia"] += time.process_time() - t
+            scores["Melodia"].append(melody_scores(ref, other[:len(ref)]))
+    return {"scores": scores, "cpu": cpu, "audio": audio}
