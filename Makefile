@@ -80,7 +80,8 @@ exp-melody: $(STAMP)
 
 # Kum et al. 2020 on real singing: MIR-1K split by singer (+ the Jamendo songs as unlabelled audio),
 # supervised vs teacher-student setups, k, training scheme, amount and selection of unlabelled clips,
-# scored on the held-out singers and Bach10, Melodia beside them (about 20 minutes per run and seed).
+# scored on the held-out singers and Bach10, Melodia beside them (a 30-minute synthetic pretraining
+# every run starts from, then about 20 minutes per run and seed).
 exp-melody-real: bench-extra
 	$(BIN)/python -m noisymss.experiments.melody_real --out runs/exp_melody_real
 

@@ -87,7 +87,7 @@ def inference(width: float | None, audio_path: Path, seconds: float, repeat: int
 
     torch.set_num_threads(1)
     loaded = load_melody_model(None if width is None else checkpoint(width, folder))
-    model, grid = loaded.jdc, loaded.grid
+    model, decoding = loaded.jdc, loaded.decoding
     audio = torch.from_numpy(read_audio(audio_path, sample_rate=SAMPLE_RATE, channels=1)[0])
     patches = normalize(log_magnitude(patch_windows(audio)))[:, None]
 
@@ -96,9 +96,9 @@ def inference(width: float | None, audio_path: Path, seconds: float, repeat: int
         for i in range(0, len(patches), 64):
             model(patches[i:i + 64])
 
-    extract_f0(model, audio_path, grid)  # warm-up (allocator, julius kernels)
+    extract_f0(model, audio_path, decoding)  # warm-up (allocator, julius kernels)
     t_bare = _best(bare, repeat)
-    t_path = _best(lambda: extract_f0(model, audio_path, grid), repeat)
+    t_path = _best(lambda: extract_f0(model, audio_path, decoding), repeat)
     return {"width": "released" if width is None else width, "parameters": sum(p.numel() for p in model.parameters()),
             "bare_s": t_bare, "path_s": t_path, "bare_rtf": seconds / t_bare, "path_rtf": seconds / t_path,
             "path_over_bare": t_path / t_bare}
@@ -185,7 +185,7 @@ torch.set_num_threads(1)
 from noisymss.melody.inference import extract_f0, load_melody_model
 m = load_melody_model(None)
 if sys.argv[1] != "-":
-    extract_f0(m.jdc, sys.argv[1], m.grid, m.median)
+    extract_f0(m.jdc, sys.argv[1], m.decoding)
 # VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across fork + exec)
 print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024)
 """

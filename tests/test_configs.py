@@ -16,15 +16,18 @@ OVERLAYS = {"noisy_student.yaml": "melody.yaml", "supervised.yaml": "melody.yaml
             "separator_htdemucs.yaml": "separator_htdemucs.yaml", "separator_xumx.yaml": "separator_xumx.yaml",
             "mir1k_noisy_student.yaml": "melody.yaml", "mir1k_separator_xumx.yaml": "separator_xumx.yaml",
             "musdb_separator_htdemucs.yaml": "separator_htdemucs.yaml", "sdx23_classifier.yaml": "classifier.yaml",
-            "mir1k_supervised.yaml": "melody.yaml", "release_melody.yaml": "release_melody.yaml"}
-MELODY = {"noisy_student.yaml", "supervised.yaml", "mir1k_noisy_student.yaml", "mir1k_supervised.yaml", "release_melody.yaml"}
-# the release trains on MIR-1K's labelled and unlabelled singers and a synthetic split: its test copy has no synthetic one
-EXTRA = {"release_melody.yaml": ["--data.init_args.labelled_split", "[labelled, unlabelled]"]}
+            "mir1k_supervised.yaml": "melody.yaml", "release_melody.yaml": "melody_small.yaml",
+            "melody_synth_pretrain.yaml": "melody_small.yaml"}
+MELODY = {"noisy_student.yaml", "supervised.yaml", "mir1k_noisy_student.yaml", "mir1k_supervised.yaml", "release_melody.yaml",
+          "melody_synth_pretrain.yaml"}
+# the release and the pretraining train on a synthetic split too, which the test copy of MIR-1K lacks
+EXTRA = {"release_melody.yaml": ["--data.init_args.labelled_split", "[labelled, unlabelled]"],
+         "melody_synth_pretrain.yaml": ["--data.init_args.labelled_split", "labelled"]}
 
 
 def _catalog(run: str, demo_corpus: Path, melody_corpus: Path, vocal_clips: dict) -> Path:
     """The test catalog a run file can train on: real-data runs get a generated copy of their layout."""
-    if run in ("mir1k_noisy_student.yaml", "mir1k_supervised.yaml", "release_melody.yaml"):
+    if run in ("mir1k_noisy_student.yaml", "mir1k_supervised.yaml", "release_melody.yaml", "melody_synth_pretrain.yaml"):
         return vocal_clips["melody"]
     if run == "mir1k_separator_xumx.yaml":
         return vocal_clips["separation"]

@@ -23,6 +23,17 @@ def mir1k_catalog(shared: Path, data: Path) -> Path:
     return catalog
 
 
+def synth_catalog(data: Path, quick: bool = False) -> Path:
+    """data/synth_vocal/catalog.csv: 200 synthetic 30 s songs, both voices, all in split `synth` (made
+    once); `quick`: 2 songs of 4 s in data/synth_vocal_quick."""
+    folder = data / ("synth_vocal_quick" if quick else "synth_vocal")
+    if not (folder / "catalog.csv").is_file():
+        size = ["--songs", "2", "--seconds", "4"] if quick else ["--songs", "200", "--seconds", "30"]
+        noisymss(["synth", "--out", str(folder), *size, "--seed", "1", "--splits", "synth=1.0", "--voice", "mix"],
+                 folder.with_suffix(".log"))
+    return folder / "catalog.csv"
+
+
 def one_split_catalog(shared_folder: Path, fmt: str, split: str, out: Path) -> Path:
     """A dataset folder indexed with `fmt`, every row in `split` (made once)."""
     if not out.is_file():
@@ -56,7 +67,7 @@ def score_split(model, catalog_path: Path, split: str, melodia: bool) -> dict:
         ref = f0_on_grid(times, hz, 0.0, 1 + int(info.duration / 0.01))
         if model is not None:
             t = time.process_time()
-            _, est = extract_f0(model.jdc, path, model.grid, model.median)
+            _, est = extract_f0(model.jdc, path, model.decoding)
             cpu["noisymss"] += time.process_time() - t
             scores["noisymss"].append(melody_scores(ref, est[:len(ref)]))
         if melodia:
@@ -67,3 +78,36 @@ def score_split(model, catalog_path: Path, split: str, melodia: bool) -> dict:
             cpu["Melodia"] += time.process_time() - t
             scores["Melodia"].append(melody_scores(ref, other[:len(ref)]))
     return {"scores": scores, "cpu": cpu, "audio": audio}
+
+
+THRESHOLDS = (None, *[round(0.5 + 0.02 * i, 2) for i in range(19)])  # argmax, then 0.50 .. 0.86
+
+
+def calibrate_voicing(model, catalog_path: Path, split: str) -> tuple[float | None, dict]:
+    """The voicing threshold with the best mean OA on a split's clips (None: JDC's argmax), and the mean
+    OA of every candidate. The network runs once per clip; only the decoding changes."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from noisymss.audio.io import read_audio
+    from noisymss.data.annotations import f0_on_grid, read_f0
+    from noisymss.data.catalog import Catalog
+    from noisymss.melody.features import HOP, SAMPLE_RATE
+    from noisymss.melody.inference import patch_outputs, patch_windows
+    from noisymss.metrics.melody import melody_scores
+
+    cat = Catalog.load(catalog_path)
+    clips = []
+    for e in cat.mixtures(split):
+        audio = torch.from_numpy(read_audio(cat.resolve(e.path), sample_rate=SAMPLE_RATE, channels=1)[0])
+        frames = 1 + audio.shape[-1] // HOP
+        pitch, voice = patch_outputs(model.jdc, patch_windows(audio))
+        times, hz = read_f0(cat.resolve(e.annotation))
+        clips.append((pitch[:frames], voice[:frames], f0_on_grid(times, hz, 0.0, frames)))
+    oa = {}
+    for t in THRESHOLDS:
+        decoding = dataclasses.replace(model.decoding, voicing_threshold=t)
+        oa[t] = float(np.mean([melody_scores(ref, decoding.track(decoding.frame_hz(p, v)))["OA"] for p, v, ref in clips]))
+    return max(oa, key=lambda t: oa[t]), oa

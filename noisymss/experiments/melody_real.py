@@ -3,9 +3,14 @@
 Labelled: the `labelled` singers (20 %); unlabelled: the `unlabelled` singers' clips (50 %; the
 DataModule never reads their pitch labels) and the ten Jamendo songs; the checkpoint is chosen on
 the `valid` singers (10 %, checkpoints/best.ckpt) and scored once on the `test` singers (20 %) and
-on Bach10 (the melody is the violin). Every run trains the same model for the same epochs of the
-same number of patches (configs/mir1k_supervised.yaml, configs/mir1k_noisy_student.yaml); only
-how those epochs are spent differs:
+on Bach10 (the melody is the violin).
+
+Every run starts from one model pretrained on 200 synthetic songs only (configs/melody_synth_pretrain.yaml,
+OUT/pretrain-seed0: it never saw a MIR-1K label; without it, a first teacher trained on 16 k
+patches of the labelled singers still called every frame unvoiced, so it had nothing to teach),
+then trains the same epochs of the same number of patches (configs/mir1k_supervised.yaml,
+configs/mir1k_noisy_student.yaml, at the pretrained model's pitch range); only how those epochs
+are spent differs:
 
     supervised             labelled clips only
     basic                  teacher-student, k = 2, no noise
@@ -29,7 +34,7 @@ import sys
 from pathlib import Path
 
 from noisymss.experiments import runner
-from noisymss.experiments.melody_data import mir1k_catalog, one_split_catalog, score_split
+from noisymss.experiments.melody_data import mir1k_catalog, one_split_catalog, score_split, synth_catalog
 from noisymss.experiments.runner import Eval, Run, noisymss
 from noisymss.experiments.summary import Column, mean_ci, table
 
@@ -50,7 +55,18 @@ QUICK = {"trainer": {"max_epochs": 3}, "data": {"init_args": {"train_examples": 
 QUICK_ARGS = {"noisy_student_k3": (TS + "iterations", "2"), "noisy_student_pretrain": (TS + "pretrain_epochs", "0")}
 
 
-def runs(catalog: Path, bach10: Path | None, quick: bool) -> list[Run]:
+PITCH_RANGE = [36.0, 84.0]  # configs/melody_synth_pretrain.yaml's
+
+
+def pretraining(catalog: Path, quick: bool) -> Run:
+    """The synthetic-only pretraining every run starts from (one, seed 0: the runs differ after it)."""
+    data = {"catalog": str(catalog), "num_workers": 0}
+    return Run("pretrain", "melody_synth_pretrain.yaml", runner.merge({"data": {"init_args": data}}, QUICK if quick else {}),
+               evals=())
+
+
+def runs(catalog: Path, bach10: Path | None, quick: bool, pretrained: Path | None = None) -> list[Run]:
+    """The runs; `pretrained`: the checkpoint they start from (the pretraining's best)."""
     evals = (Eval("validate", "validate", checkpoint="best"), Eval("test", checkpoint="best"))
     if bach10:
         evals += (Eval("bach10", overlay={"data": {"init_args": {"catalog": str(bach10), "labelled_split": "test",
@@ -59,7 +75,8 @@ def runs(catalog: Path, bach10: Path | None, quick: bool) -> list[Run]:
     out = []
     for name, (config, args) in RUNS.items():
         data = {"catalog": str(catalog), "num_workers": 0}  # 0: runs side by side, one core each
-        overlay = runner.merge({"data": {"init_args": data}}, QUICK if quick else {})
+        model = {"pitch_range": PITCH_RANGE, "pretrained": str(pretrained) if pretrained else None}
+        overlay = runner.merge({"data": {"init_args": data}, "model": {"init_args": model}}, QUICK if quick else {})
         if quick:
             args = QUICK_ARGS.get(name, args) + ((TS + "epochs_per_iteration", "1") if "noisy" in config else ())
         out.append(Run(name, config, overlay, tuple(args), evals))
@@ -67,23 +84,19 @@ def runs(catalog: Path, bach10: Path | None, quick: bool) -> list[Run]:
 
 
 def data(shared: Path, folder: Path, quick: bool) -> Path:
-    """MIR-1K by singer with the Jamendo songs as more unlabelled audio (made once); --quick: 2 clips a split."""
+    """MIR-1K by singer, the Jamendo songs as more unlabelled audio, and the synthetic songs of the
+    pretraining (split `synth`), in one catalog (made once); --quick: 2 clips a split, 2 short songs."""
     name = "catalog_quick.csv" if quick else "catalog.csv"
     catalog = folder / name
     if catalog.is_file():
         return catalog
     parts = [mir1k_catalog(shared, folder.parent)]
-    if (shared / "jamendo").is_dir() and not quick:
-        parts.append(one_split_catalog(shared / "jamendo", "mixtures", "unlabelled", folder / "jamendo.csv"))
     if quick:
         parts = [_few(parts[0], folder / "mir1k_quick.csv")]
-    if len(parts) == 1:
-        catalog.parent.mkdir(parents=True, exist_ok=True)
-        from noisymss.data.catalog import Catalog
-
-        Catalog.load(parts[0]).save(catalog)
-    else:
-        noisymss(["catalog", "merge", *map(str, parts), "--out", str(catalog)], folder / "catalog.log")
+    elif (shared / "jamendo").is_dir():
+        parts.append(one_split_catalog(shared / "jamendo", "mixtures", "unlabelled", folder / "jamendo.csv"))
+    parts.append(synth_catalog(folder.parent, quick))
+    noisymss(["catalog", "merge", *map(str, parts), "--out", str(catalog)], folder / "catalog.log")
     return catalog
 
 
@@ -152,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     bach10 = None
     if (args.shared / "bach10").is_dir() and not args.quick:
         bach10 = one_split_catalog(args.shared / "bach10", "bach10", "test", args.data.resolve() / "bach10.csv")
-    chosen = runner.select(runs(catalog, bach10, args.quick), args.runs, ap)
+    pretrained = runner.fit(pretraining(catalog, args.quick), 0, out).parent / "best.ckpt"
+    chosen = runner.select(runs(catalog, bach10, args.quick, pretrained), args.runs, ap)
     rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
     if not args.quick:
         rows += melodia_rows(catalog, bach10)

@@ -26,16 +26,19 @@ def song_logits(model: torch.nn.Module, audio: torch.Tensor, batch_size: int = 6
     Returns:
         (frames, n_classes), frames = 1 + samples // 80 (frame j at t = j * 10 ms).
     """
-    return patch_logits(model, patch_windows(audio), batch_size)[:1 + audio.shape[-1] // HOP]
+    return patch_outputs(model, patch_windows(audio), batch_size)[0][:1 + audio.shape[-1] // HOP]
 
 
 @torch.inference_mode()
-def patch_logits(model: torch.nn.Module, windows: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """(N, PATCH_SAMPLES) patch audio → (N * PATCH, n_classes) pitch logits, frame by frame."""
+def patch_outputs(model: torch.nn.Module, windows: torch.Tensor, batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, PATCH_SAMPLES) patch audio → pitch logits (N * PATCH, n_classes) and voicing
+    log-probabilities (N * PATCH, 2), frame by frame."""
     device = next(model.parameters()).device
-    outs = [model(normalize(log_magnitude(windows[i:i + batch_size].to(device)))[:, None])[0]
+    outs = [model(normalize(log_magnitude(windows[i:i + batch_size].to(device)))[:, None])
             for i in range(0, len(windows), batch_size)]
-    return torch.cat(outs).reshape(-1, outs[0].shape[-1])
+    pitch = torch.cat([p for p, _ in outs])
+    voice = torch.cat([v for _, v in outs])
+    return pitch.reshape(-1, pitch.shape[-1]), voice.reshape(-1, 2)
 
 
 def patch_windows(audio: torch.Tensor, frames: int | None = None) -> torch.Tensor:
@@ -49,12 +52,42 @@ def patch_windows(audio: torch.Tensor, frames: int | None = None) -> torch.Tenso
     return padded.reshape(n, stride)[:, :PATCH_SAMPLES]
 
 
-def song_f0(model: torch.nn.Module, audio: torch.Tensor, grid: PitchGrid = JDC_GRID, median: int = 5) -> np.ndarray:
-    """f0 in Hz every 10 ms (0 = unvoiced) of one 8 kHz mono song (samples,): argmax, then median filter."""
-    return grid.decode(song_logits(model, audio), median=median)
+@dataclass(frozen=True)
+class Decoding:
+    """How the network's outputs become an f0 track.
+
+    Args:
+        grid: the pitch classes.
+        median: median filter length over the Hz track (5, as JDC).
+        voicing_threshold: None: a frame is unvoiced where class 0 has the highest probability
+            (JDC's argmax). A value t: a frame is voiced where JDC's fused voicing output gives
+            'voiced' a probability above t, at the most likely pitch class; the released model
+            carries a t chosen on its validation singers.
+    """
+
+    grid: PitchGrid = JDC_GRID
+    median: int = 5
+    voicing_threshold: float | None = None
+
+    def frame_hz(self, pitch_logits: torch.Tensor, voice_logp: torch.Tensor) -> np.ndarray:
+        """(T, n_classes), (T, 2) → (T,) Hz before the median filter (0 = unvoiced)."""
+        if self.voicing_threshold is None:
+            return self.grid.class_to_hz(pitch_logits.argmax(-1).cpu().numpy())
+        pitch = self.grid.class_to_hz(pitch_logits[:, 1:].argmax(-1).cpu().numpy() + 1)
+        return np.where(voice_logp[:, 1].exp().cpu().numpy() > self.voicing_threshold, pitch, 0.0)
+
+    def track(self, hz: np.ndarray) -> np.ndarray:
+        return median_filter(hz, self.median)
 
 
-def extract_f0(model: torch.nn.Module, path: str | os.PathLike, grid: PitchGrid = JDC_GRID, median: int = 5,
+def song_f0(model: torch.nn.Module, audio: torch.Tensor, decoding: Decoding = Decoding()) -> np.ndarray:
+    """f0 in Hz every 10 ms (0 = unvoiced) of one 8 kHz mono song (samples,)."""
+    frames = 1 + audio.shape[-1] // HOP
+    pitch, voice = patch_outputs(model, patch_windows(audio))
+    return decoding.track(decoding.frame_hz(pitch[:frames], voice[:frames]))
+
+
+def extract_f0(model: torch.nn.Module, path: str | os.PathLike, decoding: Decoding = Decoding(),
                block: float = 64 * PATCH * HOP / SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
     """f0 of an audio file (any format soundfile reads), read `block` seconds at a time: memory holds
     one block of audio, whatever the file's length (and the f0 track, 8 bytes per 10 ms). The
@@ -70,30 +103,27 @@ def extract_f0(model: torch.nn.Module, path: str | os.PathLike, grid: PitchGrid 
         carry = np.concatenate([carry, piece[0]])
         whole = len(carry) // stride * stride  # patches whose audio is all here
         if whole:
-            hz.append(_argmax_hz(model, carry[:whole], grid, whole // HOP))
+            hz.append(_frame_hz(model, carry[:whole], decoding, whole // HOP))
             carry = carry[whole:]
     frames = 1 + samples // HOP
     done = sum(len(h) for h in hz)
     if frames > done:
-        hz.append(_argmax_hz(model, carry, grid, frames - done)[:frames - done])
-    track = median_filter(np.concatenate(hz)[:frames], median)
-    return np.arange(frames) * 0.01, track
+        hz.append(_frame_hz(model, carry, decoding, frames - done)[:frames - done])
+    return np.arange(frames) * 0.01, decoding.track(np.concatenate(hz)[:frames])
 
 
-def _argmax_hz(model: torch.nn.Module, audio: np.ndarray, grid: PitchGrid, frames: int) -> np.ndarray:
-    """Hz of the argmax class of every frame of the patches covering `frames` frames of `audio` (the
-    median filter spans blocks, so it comes after)."""
-    windows = patch_windows(torch.from_numpy(audio), frames)
-    return grid.class_to_hz(patch_logits(model, windows).argmax(-1).cpu().numpy())
+def _frame_hz(model: torch.nn.Module, audio: np.ndarray, decoding: Decoding, frames: int) -> np.ndarray:
+    """Hz of every frame of the patches covering `frames` frames of `audio`, before the median filter
+    (which spans blocks, so it comes after)."""
+    return decoding.frame_hz(*patch_outputs(model, patch_windows(torch.from_numpy(audio), frames)))
 
 
 @dataclass
 class MelodyModel:
-    """A trained JDC ready for inference (eval mode), its pitch classes and its decoding setting."""
+    """A trained JDC ready for inference (eval mode), and how its outputs are decoded."""
 
     jdc: JDC
-    grid: PitchGrid
-    median: int
+    decoding: Decoding
 
 
 def load_melody_model(ckpt: str | os.PathLike | None = None, device: str = "cpu") -> MelodyModel:
@@ -112,7 +142,7 @@ def load_melody_model(ckpt: str | os.PathLike | None = None, device: str = "cpu"
     except RuntimeError:
         raise ValueError(f"{ckpt}: its weights do not fit the JDC its settings describe (width "
                          f"{hparams.get('width')}, pitch range {hparams.get('pitch_range')})") from None
-    return MelodyModel(jdc.to(device).eval(), grid, int(hparams.get("median", 5)))
+    return MelodyModel(jdc.to(device).eval(), Decoding(grid, int(hparams.get("median", 5)), hparams.get("voicing_threshold")))
 
 
 def f0_of_files(ckpt: str | os.PathLike | None, paths: Sequence[Path], jobs: int = 1, device: str = "cpu",
@@ -163,7 +193,7 @@ def _extract_in_worker(path: Path):
 
 def _extract_one(model: "MelodyModel", path: Path) -> tuple[Path, np.ndarray | None, np.ndarray | None, str]:
     try:
-        times, f0 = extract_f0(model.jdc, path, model.grid, model.median)
+        times, f0 = extract_f0(model.jdc, path, model.decoding)
     except OSError as err:  # unreadable audio: reported, the other files go on
         return path, None, None, str(err)
     return path, times, f0, ""

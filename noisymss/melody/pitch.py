@@ -68,17 +68,6 @@ class PitchGrid:
             target = target / target.sum(dim=-1, keepdim=True)
         return target
 
-    def decode(self, pitch_logits: torch.Tensor, median: int = 5) -> np.ndarray:
-        """Frame-wise argmax → Hz (class 0 = 0 Hz) → median filter over the Hz track, as JDC's inference.
-
-        Args:
-            pitch_logits: (T, n_classes) for one song.
-
-        Returns:
-            (T,) Hz at the model's 10 ms hop.
-        """
-        return median_filter(self.class_to_hz(pitch_logits.argmax(dim=-1).cpu().numpy()), median)
-
 
 def median_filter(hz: np.ndarray, median: int) -> np.ndarray:
     """JDC's median filter over an Hz track (edges padded with zeros, as scipy's medfilt)."""

@@ -18,7 +18,7 @@ from noisymss.atomic import atomic_path
 
 FORMAT = "noisymss-jdc"
 SHIPPED = Path(__file__).parent / "weights" / "jdc_vocal.safetensors"
-SETTINGS = ("width", "pitch_range", "median")  # what rebuilds the network and decodes its output
+SETTINGS = ("width", "pitch_range", "median", "voicing_threshold")  # what rebuilds the network and decodes its output
 
 
 def load_weights(path: str | os.PathLike | None, device: str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -59,12 +59,14 @@ def _read_release(path: Path, device: str) -> tuple[dict[str, torch.Tensor], dic
     return weights, json.loads(meta.get("settings", "{}"))
 
 
-def export(ckpt: str | os.PathLike, out: str | os.PathLike, **info: str) -> Path:
-    """Writes a melody checkpoint's JDC as a release (atomically): weights, settings, and `info`
-    (free text such as the training command) in the metadata."""
+def export(ckpt: str | os.PathLike, out: str | os.PathLike, settings: dict | None = None, **info: str) -> Path:
+    """Writes a melody checkpoint's JDC as a release (atomically): weights, settings (the checkpoint's,
+    updated with `settings`, e.g. a voicing threshold chosen on validation), and `info` (free text
+    such as the training command) in the metadata."""
     from safetensors.torch import save_file
 
-    weights, settings = load_weights(ckpt)
+    weights, found = load_weights(ckpt)
+    settings = {**found, **(settings or {})}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "settings": json.dumps(settings), **{k: str(v) for k, v in info.items()}}

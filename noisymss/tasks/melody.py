@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from noisymss.melody.features import log_magnitude, normalize
-from noisymss.melody.inference import extract_f0, song_f0, song_logits
+from noisymss.melody.inference import Decoding, extract_f0, song_f0, song_logits
 from noisymss.melody.pitch import PitchGrid
 from noisymss.melody.plots import f0_figure
 from noisymss.metrics.melody import METRICS, melody_scores
@@ -48,6 +48,8 @@ class MelodyTask(FilePredictions, L.LightningModule):
         unlabelled_weight: weight of pseudo-labelled frames (λ).
         hard_pseudo_labels: train on the teacher's argmax (Gaussian-blurred) instead of its distribution.
         median: median filter length at decoding (5, as JDC).
+        voicing_threshold: None: JDC's argmax decides voicing; t: voiced where the fused voicing
+            output is above t (`noisymss.melody.inference.Decoding`).
         plot_songs: songs per validation (and test) whose spectrogram with reference and estimated
             f0 goes to loggers that take images (W&B).
         pretrained: start from these weights: 'released' (the model shipped with noisymss), a
@@ -72,6 +74,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
         unlabelled_weight: float = 1.0,
         hard_pseudo_labels: bool = False,
         median: int = 5,
+        voicing_threshold: float | None = None,
         plot_songs: int = 2,
         pretrained: str | None = None,
     ):
@@ -84,6 +87,11 @@ class MelodyTask(FilePredictions, L.LightningModule):
         self.iteration = 0  # set by the TeacherStudent callback; metrics are also logged per iteration
         self._scores: list[dict[str, float]] = []
         self._plots: list[tuple[str, torch.Tensor, np.ndarray, np.ndarray]] = []  # (song, audio, ref f0, est f0)
+
+    @property
+    def decoding(self) -> Decoding:
+        hp = self.hparams
+        return Decoding(self.grid, hp.median, hp.get("voicing_threshold"))
 
     def _network(self, width: float) -> JDC:
         return JDC.small(width, n_classes=self.grid.n_classes)  # width 1.0 is the published JDC
@@ -169,7 +177,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
     # ------------------------------------------------------------ inference
     def predict_song(self, audio: torch.Tensor) -> np.ndarray:
         """f0 in Hz every 10 ms for one 8 kHz mono song (samples,)."""
-        return song_f0(self.model, audio, self.grid, self.hparams.median)
+        return song_f0(self.model, audio, self.decoding)
 
     predict_suffix = ".f0.txt"
 
@@ -177,7 +185,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
         """Writes the f0 of one audio file as mir_eval two-column text (as `noisymss melody`)."""
         from noisymss.data.annotations import write_f0
 
-        times, f0 = extract_f0(self.model, path, self.grid, median=self.hparams.median)
+        times, f0 = extract_f0(self.model, path, self.decoding)
         write_f0(target, times, f0)
         return [target]
 

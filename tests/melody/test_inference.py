@@ -47,10 +47,10 @@ def test_a_file_read_in_blocks_gives_the_whole_song_f0(melody_corpus):
     cat = Catalog.load(melody_corpus / "catalog.csv")
     path = cat.resolve(cat.mixtures("labelled")[0].path)  # a demo song: a synthetic singer over a band
     shipped = load_melody_model(None)  # a trained model: an f0 track that varies, so misplaced frames show
-    whole = song_f0(shipped.jdc, torch.from_numpy(read_audio(path, sample_rate=8000, channels=1)[0]), shipped.grid)
+    whole = song_f0(shipped.jdc, torch.from_numpy(read_audio(path, sample_rate=8000, channels=1)[0]), shipped.decoding)
     assert (whole > 0).mean() > 0.2 and len(np.unique(whole)) > 10
     for block in (0.31, 0.5, 1.0, 60.0):  # blocks of whole patches, blocks that cut patches anywhere, one block
-        times, f0 = extract_f0(shipped.jdc, path, shipped.grid, block=block)
+        times, f0 = extract_f0(shipped.jdc, path, shipped.decoding, block=block)
         assert len(f0) == len(whole) == 1 + int(round(cat.mixtures("labelled")[0].duration * 8000)) // 80
         np.testing.assert_allclose(f0, whole, rtol=1e-5)
 
@@ -67,7 +67,7 @@ def test_a_checkpoint_loads_without_lightning_as_the_trained_network(tmp_path):
     trainer.strategy.connect(task)
     trainer.save_checkpoint(tmp_path / "m.ckpt")
     loaded = load_melody_model(tmp_path / "m.ckpt")
-    assert loaded.median == 7 and not loaded.jdc.training and loaded.grid == PitchGrid(36.0, 84.0)
+    assert loaded.decoding.median == 7 and not loaded.jdc.training and loaded.decoding.grid == PitchGrid(36.0, 84.0)
     audio = torch.randn(8000) * 0.1
     torch.testing.assert_close(song_logits(loaded.jdc, audio), song_logits(task.model, audio))
 

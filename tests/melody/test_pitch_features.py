@@ -4,12 +4,17 @@ import torch
 import pytest
 
 from noisymss.melody.features import HOP, N_FFT, PATCH, PATCH_SAMPLES, log_magnitude
-from noisymss.melody.inference import patch_windows
+from noisymss.melody.inference import Decoding, patch_windows
 from noisymss.melody.pitch import JDC_GRID, PitchGrid
 
 N_CLASSES = JDC_GRID.n_classes
-class_to_hz, hz_to_class, gaussian_targets, decode = (JDC_GRID.class_to_hz, JDC_GRID.hz_to_class,
-                                                      JDC_GRID.gaussian_targets, JDC_GRID.decode)
+class_to_hz, hz_to_class, gaussian_targets = JDC_GRID.class_to_hz, JDC_GRID.hz_to_class, JDC_GRID.gaussian_targets
+
+
+def decode(logits, median, voice=None, threshold=None):
+    voice = torch.zeros(len(logits), 2) if voice is None else voice
+    decoding = Decoding(JDC_GRID, median, threshold)
+    return decoding.track(decoding.frame_hz(logits, voice))
 
 
 def test_class_hz_round_trip():
@@ -73,3 +78,14 @@ def test_decode_argmax_unvoiced_and_median():
     hz = decode(logits, median=5)
     assert hz[3] == class_to_hz(np.array([200]))[0] and hz[4] > 0  # the one-frame gap is filtered
     assert decode(logits, median=1)[4] == 0
+
+
+def test_a_voicing_threshold_lets_the_voicing_output_decide():
+    logits = torch.full((4, N_CLASSES), -10.0)
+    logits[:, 0] = 5.0  # class 0 wins every argmax...
+    logits[:, 300] = 4.0  # ...with this pitch second
+    p_voiced = torch.tensor([0.9, 0.7, 0.5, 0.2])
+    voice = torch.stack([1 - p_voiced, p_voiced], dim=-1).log()
+    assert (decode(logits, 1, voice) == 0).all()  # argmax: all unvoiced
+    hz = decode(logits, 1, voice, threshold=0.6)
+    assert hz.tolist() == [class_to_hz(np.array([300]))[0]] * 2 + [0.0, 0.0]

@@ -40,10 +40,11 @@ def test_an_exported_release_is_the_trained_network_read_without_pickle(tmp_path
     with safe_open(str(out), framework="pt") as f:
         meta = f.metadata()
     assert meta["format"] == "noisymss-jdc" and meta["source"] == "a test"
-    assert json.loads(meta["settings"]) == {"width": 0.125, "pitch_range": [36.0, 84.0], "median": 7}
+    assert json.loads(meta["settings"]) == {"width": 0.125, "pitch_range": [36.0, 84.0], "median": 7,
+                                            "voicing_threshold": None}
     _no_pickle(monkeypatch)
     model = load_melody_model(out)
-    assert model.grid == PitchGrid(36.0, 84.0) and model.median == 7 and not model.jdc.training
+    assert model.decoding.grid == PitchGrid(36.0, 84.0) and model.decoding.median == 7 and not model.jdc.training
     audio = torch.randn(8000) * 0.1
     torch.testing.assert_close(song_logits(model.jdc, audio), song_logits(task.model, audio))
 
@@ -54,7 +55,7 @@ def test_the_shipped_model_loads_without_pickle(monkeypatch):
     weights, settings = load_weights(None)
     assert {"width", "pitch_range", "median"} <= set(settings) and all(torch.isfinite(w).all() for w in weights.values())
     model = load_melody_model(None)
-    assert model.grid == PitchGrid(*settings["pitch_range"])
+    assert model.decoding.grid == PitchGrid(*settings["pitch_range"])
 
 
 def test_fit_starts_from_released_weights_of_the_same_shape_only(tmp_path):
