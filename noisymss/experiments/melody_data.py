@@ -111,3 +111,31 @@ def calibrate_voicing(model, catalog_path: Path, split: str) -> tuple[float | No
         decoding = dataclasses.replace(model.decoding, voicing_threshold=t)
         oa[t] = float(np.mean([melody_scores(ref, decoding.track(decoding.frame_hz(p, v)))["OA"] for p, v, ref in clips]))
     return max(oa, key=lambda t: oa[t]), oa
+
+
+def voicing_vs_activity(model, catalog_path: Path, melodia: bool) -> dict:
+    """Voicing recall and false alarm (percent) per song against a vocal-activity annotation (`#activity`,
+    e.g. Jamendo's lyrics lines: coarse, pauses inside a line count as active), for songs without f0:
+    {'scores': {method: [{'VR', 'VFA'} per song]}}."""
+    from noisymss.data.annotations import read_activity
+    from noisymss.data.catalog import Catalog
+    from noisymss.melody.inference import extract_f0
+
+    cat = Catalog.load(catalog_path)
+    scores: dict[str, list[dict]] = {"noisymss": []} | ({"Melodia": []} if melodia else {})
+    for e in cat.mixtures():
+        if not str(e.annotation).endswith("#activity"):
+            continue
+        path = cat.resolve(e.path)
+        _, active = read_activity(cat.resolve(e.annotation))
+        estimates = {"noisymss": extract_f0(model.jdc, path, model.decoding)[1]}
+        if melodia:
+            from noisymss.melody.melodia import melodia_f0
+
+            estimates["Melodia"] = melodia_f0(path)
+        for method, est in estimates.items():
+            n = min(len(active), len(est))
+            voiced, truth = est[:n] > 0, active[:n]
+            scores[method].append({"VR": 100.0 * (voiced & truth).sum() / max(truth.sum(), 1),
+                                   "VFA": 100.0 * (voiced & ~truth).sum() / max((~truth).sum(), 1)})
+    return {"scores": scores}
