@@ -77,8 +77,8 @@ class PatchDataset(Dataset):
         self.labelled, self.remix, self.unlabelled = labelled, remix, unlabelled
         self.remix_prob = remix_prob if remix is not None else 0.0
         self.pseudo = pseudo or {}
-        ratio = unlabelled_ratio
-        self.p_unlabelled = (1.0 if ratio == float("inf") else ratio / (1 + ratio)) if unlabelled is not None and self.pseudo else 0.0
+        ratio = 1.0 if unlabelled_ratio == float("inf") else unlabelled_ratio / (1 + unlabelled_ratio)  # inf: pseudo only
+        self.p_unlabelled = ratio if unlabelled is not None and self.pseudo else 0.0
         self.length, self.seed, self.top_k = length, seed, top_k
         self.augment_labelled, self.augment_unlabelled = float(augment_labelled), augment_unlabelled
         self.augment = RandAudioAugment()

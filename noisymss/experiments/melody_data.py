@@ -13,14 +13,7 @@ MIR1K_SPLIT = "labelled=0.2,unlabelled=0.5,valid=0.1,test=0.2"
 
 def mir1k_catalog(shared: Path, data: Path) -> Path:
     """data/mir1k/catalog.csv: MIR-1K indexed and split by singer (made once)."""
-    catalog = data / "mir1k" / "catalog.csv"
-    if not catalog.is_file():
-        everything = data / "mir1k" / "all.csv"
-        if not everything.is_file():
-            noisymss(["index", str(shared / "mir1k"), "--format", "mir1k", "--out", str(everything)], data / "mir1k" / "index.log")
-        noisymss(["catalog", "split", str(everything), "--fractions", MIR1K_SPLIT, "--seed", "0", "--out", str(catalog)],
-                 data / "mir1k" / "index.log")
-    return catalog
+    return split_catalog(shared / "mir1k", "mir1k", MIR1K_SPLIT, data / "mir1k" / "catalog.csv")
 
 
 def synth_catalog(data: Path, quick: bool = False) -> Path:
@@ -36,11 +29,17 @@ def synth_catalog(data: Path, quick: bool = False) -> Path:
 
 def one_split_catalog(shared_folder: Path, fmt: str, split: str, out: Path) -> Path:
     """A dataset folder indexed with `fmt`, every row in `split` (made once)."""
+    return split_catalog(shared_folder, fmt, f"{split}=1.0", out)
+
+
+def split_catalog(shared_folder: Path, fmt: str, fractions: str, out: Path) -> Path:
+    """A dataset folder indexed with `fmt` (kept beside `out` as <stem>_all.csv), then split by group
+    with `noisymss catalog split --fractions ... --seed 0` (each made once)."""
     if not out.is_file():
         everything = out.with_name(out.stem + "_all.csv")
         if not everything.is_file():
             noisymss(["index", str(shared_folder), "--format", fmt, "--out", str(everything)], out.with_suffix(".log"))
-        noisymss(["catalog", "split", str(everything), "--fractions", f"{split}=1.0", "--seed", "0", "--out", str(out)],
+        noisymss(["catalog", "split", str(everything), "--fractions", fractions, "--seed", "0", "--out", str(out)],
                  out.with_suffix(".log"))
     return out
 
