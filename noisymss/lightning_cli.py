@@ -46,8 +46,9 @@ def build(argv: list[str] | None, run: bool = True):
             # before anything is built: scoring or predicting random weights is refused
             verb = self.config.get("subcommand")
             if verb in NEEDS_CHECKPOINT and not self.config[verb].get("ckpt_path"):
+                baseline = ", or 'untrained' to score a baseline as the config builds it" if verb in ("validate", "test") else ""
                 raise ValueError(f"{verb} needs --ckpt_path: the trained model to {NEEDS_CHECKPOINT[verb]} "
-                                 "(a path, or 'last' for the run folder's last.ckpt)")
+                                 f"(a path, or 'last' for the run folder's last.ckpt{baseline})")
 
         @staticmethod
         def subcommands() -> dict[str, set[str]]:

@@ -23,6 +23,7 @@ from noisymss.loggers import run_loggers
 from noisymss.refine import check_thresholds, check_version
 
 CHECKPOINTS = "checkpoints"  # the run folder's checkpoint folder
+UNTRAINED = "untrained"  # --ckpt_path of validate/test scoring a model as its config builds it (a baseline)
 
 
 class Trainer(L.Trainer):
@@ -131,9 +132,15 @@ class Trainer(L.Trainer):
             super().save_checkpoint(tmp, weights_only, storage_options)
 
     def _resume_path(self, ckpt_path: str | None, fresh: bool = True) -> str | None:
-        """`ckpt_path` with 'last' made the run folder's last.ckpt (an error when there is none); for a
+        """`ckpt_path` with 'last' made the run folder's last.ckpt (an error when there is none) and
+        'untrained' made None (scoring asked for explicitly, without weights: a baseline); for a
         `fresh` fit (no ckpt_path), an error when the run folder holds an earlier run's checkpoints."""
         folders = [Path(c.dirpath) for c in self.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath]
+        if ckpt_path == UNTRAINED:
+            if fresh:
+                raise ValueError(f"--ckpt_path {UNTRAINED}: only validate and test take it (a baseline scored as the "
+                                 "config builds it); leave it out to start a new run")
+            return None
         if ckpt_path == "last":
             found = [f / "last.ckpt" for f in folders if (f / "last.ckpt").is_file()]
             if not found:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timezone
 from itertools import count
 from pathlib import Path
@@ -78,8 +79,10 @@ def results_path(root: str | os.PathLike, record: dict) -> Path:
 def find_results(root: str | os.PathLike, stage: str, checkpoint: str | os.PathLike | None) -> dict | None:
     """The newest results a `stage` run of `checkpoint` (None: untrained) wrote under `root`, or None."""
     folder = Path(root) / "results"
-    pattern = f"{stage}-{_stem(_absolute(checkpoint))}*.json"
-    found = [json.loads(p.read_text()) for p in folder.glob(pattern)] if folder.is_dir() else []
+    base = f"{stage}-{_stem(_absolute(checkpoint))}"
+    # name or name-N only: a side file such as test-last.songs.json shares the prefix
+    ours = [p for p in folder.glob(f"{base}*.json") if re.fullmatch(rf"{re.escape(base)}(-\d+)?\.json", p.name)]
+    found = [json.loads(p.read_text()) for p in ours] if folder.is_dir() else []
     mine = [r for r in found if r["stage"] == stage and r["checkpoint"] == _absolute(checkpoint)]
     return max(mine, key=lambda r: r["written"], default=None)
 

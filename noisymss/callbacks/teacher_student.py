@@ -36,13 +36,19 @@ class TeacherStudent(RelabelCallback):
             on labelled ones only (Kum et al.'s pretraining on pseudo labels, then fine-tuning).
         top_k: teacher classes kept per frame.
         seed: seeds student re-initialisation (same on every rank).
+        teacher: 'best': the teacher is the iteration's weights with the best validation OA (and,
+            under calibrate_voicing, their voicing threshold), which the next student also starts
+            from; 'last': its weights at the iteration's end. On real singing the validation OA
+            of one epoch swings by several points, and a student that learns a worse epoch's
+            labels starts behind.
     """
 
     name, log_prefix, round_name = "TeacherStudent", "ts", "iteration"
 
     def __init__(self, iterations: int = 2, epochs_per_iteration: int | None = None, mode: str = "noisy_student",
                  reinit_student: bool = False, student_growth: float = 1.0, confidence: float = 0.0,
-                 min_voiced: float = 0.2, top_k: int = 8, seed: int = 0, pretrain_epochs: int = 0):
+                 min_voiced: float = 0.2, top_k: int = 8, seed: int = 0, pretrain_epochs: int = 0,
+                 teacher: str = "best"):
         super().__init__(epochs_per_iteration, iterations)
         self.mode = check_mode(mode)  # an unknown mode fails here, before any training
         if student_growth < 1.0 or (student_growth > 1.0 and not reinit_student):
@@ -54,6 +60,10 @@ class TeacherStudent(RelabelCallback):
         if pretrain_epochs < 0:
             raise ValueError(f"pretrain_epochs={pretrain_epochs}: give 0 (joint training) or a number of epochs")
         self.pretrain_epochs = pretrain_epochs
+        if teacher not in ("best", "last"):
+            raise ValueError(f"teacher={teacher!r}: give 'best' (the iteration's best validation OA) or 'last'")
+        self.teacher = teacher
+        self.best: dict | None = None  # this iteration's best so far: {"OA", "weights", "voicing_threshold"}
         self.selected: list[str] | None = None  # the unlabelled songs the first teacher kept
 
     @property
@@ -80,6 +90,14 @@ class TeacherStudent(RelabelCallback):
         super().on_train_epoch_end(trainer, pl_module)
         self._set_phase(trainer, trainer.current_epoch + 1)  # loaders are rebuilt before the next epoch starts
 
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.teacher != "best" or trainer.sanity_checking or self.round >= self.rounds:
+            return
+        oa = logged_metric(trainer, "val/OA")  # synced over ranks: every rank keeps the same epoch
+        if oa == oa and (self.best is None or oa > self.best["OA"]):
+            self.best = {"OA": oa, "voicing_threshold": pl_module.hparams.get("voicing_threshold"),
+                         "weights": {k: v.detach().to("cpu", copy=True) for k, v in pl_module.state_dict().items()}}
+
     def _set_phase(self, trainer: L.Trainer, epoch: int) -> None:
         if not self.pretrain_epochs or not self.round:
             return  # joint training, or the first teacher (labelled songs only)
@@ -87,6 +105,11 @@ class TeacherStudent(RelabelCallback):
         trainer.datamodule.phase = "pseudo" if into < self.pretrain_epochs else "labelled"
 
     def relabel(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int):
+        teacher_oa = logged_metric(trainer, "val/OA")
+        if self.best is not None:  # the iteration's best epoch teaches (and the student starts from it)
+            pl_module.load_state_dict(self.best["weights"])
+            pl_module.hparams.voicing_threshold = self.best["voicing_threshold"]
+            teacher_oa, self.best = self.best["OA"], None
         dm = trainer.datamodule
         dm.noise_mode, dm.iteration = self.mode, self.round + 1  # what the next student (and a noisy teacher) hears
         heard = dm.unlabelled_audio()
@@ -98,7 +121,7 @@ class TeacherStudent(RelabelCallback):
         kept = {k: (idx, prob) for k, (idx, prob, _) in scored.items() if k in set(self.selected)}
         record = {"ts/pseudo_labelled_songs": len(kept), "ts/unlabelled_songs": len(heard),
                   "ts/mean_voiced": sum(v for *_, v in scored.values()) / max(len(scored), 1),
-                  "ts/teacher_val_OA": logged_metric(trainer, "val/OA")}
+                  "ts/teacher_val_OA": teacher_oa}
         return f"teacher{self.round}", kept, record
 
     def after_relabel(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
@@ -112,11 +135,12 @@ class TeacherStudent(RelabelCallback):
         return {"ts/student_width": float(pl_module.hparams.width)}
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "selected": self.selected}
+        return {**super().state_dict(), "selected": self.selected, "best": self.best}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.selected = state.get("selected")
+        self.best = state.get("best")
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:

@@ -10,7 +10,7 @@ New examples every epoch do not depend on that flag: the training sampler carrie
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -55,6 +55,10 @@ class DemoCorpus(SynthSettings):
 
     catalog: str = ""
 
+    def synth_settings(self) -> SynthSettings:
+        """The settings `synthesize` renders with (everything but `catalog`)."""
+        return SynthSettings(**{f.name: getattr(self, f.name) for f in fields(SynthSettings)})
+
 
 class CatalogDataModule(L.LightningDataModule):
     """What every noisymss DataModule shares: a catalog, loaded once; the demo corpus that
@@ -82,7 +86,7 @@ class CatalogDataModule(L.LightningDataModule):
                                f"{self.demo.catalog or '(demo.catalog not set)'}); check the path, or make one with `noisymss index`")
         from noisymss.data.synth.corpus import synthesize
 
-        synthesize(self.catalog_path.parent, SynthSettings(**{k: v for k, v in asdict(self.demo).items() if k != "catalog"}))
+        synthesize(self.catalog_path.parent, self.demo.synth_settings())
         if not self.catalog_path.is_file():
             raise CatalogError(f"{self.catalog_path}: the demo corpus writes catalog.csv; point `catalog` at it")
 

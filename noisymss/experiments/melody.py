@@ -69,7 +69,7 @@ def corpus_settings(voice: str, quick: bool):
     if quick:
         demo = dataclasses.replace(demo, songs=8, seconds=6.0,
                                    splits=(("labelled", 2), ("unlabelled", 2), ("valid", 2), ("test", 2)))
-    return dataclasses.replace(demo, voice=voice)
+    return (dataclasses.replace(demo, voice=voice)).synth_settings()
 
 
 def tables(rows: list[dict], has_bach10: bool) -> str:

@@ -79,9 +79,6 @@ def score_split(model, catalog_path: Path, split: str, melodia: bool) -> dict:
     return {"scores": scores, "cpu": cpu, "audio": audio}
 
 
-THRESHOLDS = (None, *[round(0.5 + 0.02 * i, 2) for i in range(19)])  # argmax, then 0.50 .. 0.86
-
-
 def calibrate_voicing(model, catalog_path: Path, split: str) -> tuple[float | None, dict]:
     """The voicing threshold with the best mean OA on a split's clips (None: JDC's argmax), and the mean
     OA of every candidate. The network runs once per clip; only the decoding changes."""
@@ -94,7 +91,7 @@ def calibrate_voicing(model, catalog_path: Path, split: str) -> tuple[float | No
     from noisymss.data.annotations import f0_on_grid, read_f0
     from noisymss.data.catalog import Catalog
     from noisymss.melody.features import HOP, SAMPLE_RATE
-    from noisymss.melody.inference import patch_outputs, patch_windows
+    from noisymss.melody.inference import VOICING_THRESHOLDS, patch_outputs, patch_windows
     from noisymss.metrics.melody import melody_scores
 
     cat = Catalog.load(catalog_path)
@@ -106,7 +103,7 @@ def calibrate_voicing(model, catalog_path: Path, split: str) -> tuple[float | No
         times, hz = read_f0(cat.resolve(e.annotation))
         clips.append((pitch[:frames], voice[:frames], f0_on_grid(times, hz, 0.0, frames)))
     oa = {}
-    for t in THRESHOLDS:
+    for t in VOICING_THRESHOLDS:
         decoding = dataclasses.replace(model.decoding, voicing_threshold=t)
         oa[t] = float(np.mean([melody_scores(ref, decoding.track(decoding.frame_hz(p, v)))["OA"] for p, v, ref in clips]))
     return max(oa, key=lambda t: oa[t]), oa

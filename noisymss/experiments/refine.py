@@ -61,7 +61,7 @@ def runs(catalog: Path, epochs: int, quick: bool) -> list[Run]:
 def corpus_settings(quick: bool):
     """The demo corpus of configs/classifier.yaml (30 % label noise)."""
     demo = runner.instantiate(["--config", str(runner.CONFIGS / "classifier.yaml")]).datamodule.demo
-    return dataclasses.replace(demo, songs=10, seconds=6.0) if quick else demo
+    return (dataclasses.replace(demo, songs=10, seconds=6.0) if quick else demo).synth_settings()
 
 
 def tables(rows: list[dict]) -> str:

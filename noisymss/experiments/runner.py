@@ -155,6 +155,7 @@ def refine(run: Run, seed: int, out: Path, ckpt: Path) -> None:
 def evaluate(run: Run, seed: int, out: Path, ev: Eval, ckpt: Path | None) -> dict:
     """The results record `noisymss <verb>` of the checkpoint wrote (scored now unless it was before)."""
     from noisymss.callbacks.results import find_results
+    from noisymss.trainer import UNTRAINED
 
     where = folder(out, run, seed) / ev.name
     stage = "validate" if ev.verb == "validate" else "test"
@@ -164,7 +165,7 @@ def evaluate(run: Run, seed: int, out: Path, ev: Eval, ckpt: Path | None) -> dic
                                                       "data": {"init_args": {"seed": EVAL_SEED}}})
         path = atomic_write_text(where / "overlay.yaml", yaml.safe_dump(overlay, sort_keys=False))
         args = [ev.verb, *config_args(run, seed, out), "--config", str(path)]
-        noisymss(args + (["--ckpt_path", str(ckpt)] if ckpt else []), where / f"{ev.verb}.log")
+        noisymss(args + ["--ckpt_path", str(ckpt) if ckpt else UNTRAINED], where / f"{ev.verb}.log")
         record = find_results(where, stage, ckpt)
     if record is None:
         raise RunFailed(f"{ev.verb} wrote no results; see {where / f'{ev.verb}.log'}", refused=False)

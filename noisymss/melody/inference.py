@@ -52,6 +52,10 @@ def patch_windows(audio: torch.Tensor, frames: int | None = None) -> torch.Tenso
     return padded.reshape(n, stride)[:, :PATCH_SAMPLES]
 
 
+# the voicing thresholds a calibration tries: JDC's argmax, then 0.50 .. 0.86 on the fused voicing output
+VOICING_THRESHOLDS = (None, *[round(0.5 + 0.02 * i, 2) for i in range(19)])
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How the network's outputs become an f0 track.

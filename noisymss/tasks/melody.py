@@ -1,14 +1,16 @@
 """Melody task: JDC trained on f0-labelled and teacher-labelled patches, scored with mir_eval on whole songs."""
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 
-from noisymss.melody.features import log_magnitude, normalize
-from noisymss.melody.inference import Decoding, extract_f0, song_f0, song_logits
+from noisymss.melody.features import HOP, log_magnitude, normalize
+from noisymss.melody.inference import VOICING_THRESHOLDS, Decoding, extract_f0, patch_outputs, patch_windows, song_f0
 from noisymss.melody.pitch import PitchGrid
 from noisymss.melody.plots import f0_figure
 from noisymss.metrics.melody import METRICS, melody_scores
@@ -50,6 +52,11 @@ class MelodyTask(FilePredictions, L.LightningModule):
         median: median filter length at decoding (5, as JDC).
         voicing_threshold: None: JDC's argmax decides voicing; t: voiced where the fused voicing
             output is above t (`noisymss.melody.inference.Decoding`).
+        calibrate_voicing: every validation picks the threshold (among `VOICING_THRESHOLDS`) with
+            the best mean OA on the validation songs and logs the scores at it; checkpoints keep it,
+            so a test or a release decodes as the chosen model was validated, and a teacher's
+            pseudo labels are voiced where its calibrated decision says so. The argmax under-calls
+            voicing on real singing, and a student trained on that bias shrinks voicing further.
         plot_songs: songs per validation (and test) whose spectrogram with reference and estimated
             f0 goes to loggers that take images (W&B).
         pretrained: start from these weights: 'released' (the model shipped with noisymss), a
@@ -75,6 +82,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
         hard_pseudo_labels: bool = False,
         median: int = 5,
         voicing_threshold: float | None = None,
+        calibrate_voicing: bool = False,
         plot_songs: int = 2,
         pretrained: str | None = None,
     ):
@@ -85,8 +93,8 @@ class MelodyTask(FilePredictions, L.LightningModule):
         if pretrained:
             self._load_pretrained(pretrained)
         self.iteration = 0  # set by the TeacherStudent callback; metrics are also logged per iteration
-        self._scores: list[dict[str, float]] = []
-        self._plots: list[tuple[str, torch.Tensor, np.ndarray, np.ndarray]] = []  # (song, audio, ref f0, est f0)
+        self._scores: list[dict[float | None, dict[str, float]]] = []  # per song: {threshold: scores}
+        self._plots: list[tuple[str, torch.Tensor, np.ndarray, dict]] = []  # (song, audio, ref f0, {threshold: est f0})
 
     @property
     def decoding(self) -> Decoding:
@@ -169,10 +177,13 @@ class MelodyTask(FilePredictions, L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # A checkpoint of a grown student holds a wider network than the config builds: match it
         # before Lightning loads the weights (this hook runs first, before any DDP wrapping).
-        width = checkpoint.get("hyper_parameters", {}).get("width", self.hparams.width)
+        saved = checkpoint.get("hyper_parameters", {})
+        width = saved.get("width", self.hparams.width)
         if width != self.hparams.width:
             self.model = self._network(width).to(self.device)
             self.hparams.width = width
+        if self.hparams.get("calibrate_voicing"):  # the threshold chosen with these weights, not the config's
+            self.hparams.voicing_threshold = saved.get("voicing_threshold")
 
     # ------------------------------------------------------------ inference
     def predict_song(self, audio: torch.Tensor) -> np.ndarray:
@@ -193,21 +204,44 @@ class MelodyTask(FilePredictions, L.LightningModule):
     def pseudo_label(self, audio: np.ndarray, top_k: int = 8, confidence: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
         """The teacher's view of one song: top-k classes and probabilities per frame, and its voiced fraction.
 
-        Frames whose top probability is below `confidence` get all-zero probabilities (no target).
+        With a voicing threshold, voicing is the teacher's decision at it: an unvoiced frame's target
+        is class 0, a voiced frame's the teacher's pitch distribution without class 0. Without one,
+        the pitch softmax as it is (its class-0 mass is the voicing target). Frames whose top
+        probability is below `confidence` get all-zero probabilities (no target).
         """
-        probs = song_logits(self.model, torch.from_numpy(audio)).float().softmax(dim=-1)
+        pitch, voice = self._song_outputs(torch.from_numpy(audio))
+        probs = pitch.float().softmax(dim=-1)
+        threshold = self.hparams.get("voicing_threshold")
+        if threshold is None:
+            voiced = probs.argmax(-1) > 0
+        else:
+            voiced = voice[:, 1].exp() > threshold
+            probs[:, 0] = 0.0
+            probs = torch.where(voiced[:, None], probs / probs.sum(-1, keepdim=True).clamp(min=1e-12),
+                                torch.nn.functional.one_hot(torch.zeros_like(voiced, dtype=torch.long), probs.shape[-1]).float())
         top_p, top_i = probs.topk(top_k, dim=-1)
         top_p[top_p[:, 0] < confidence] = 0.0
-        voiced = float((probs.argmax(-1) > 0).float().mean())
-        return top_i.to(torch.int16).cpu().numpy(), top_p.to(torch.float16).cpu().numpy(), voiced
+        return top_i.to(torch.int16).cpu().numpy(), top_p.to(torch.float16).cpu().numpy(), float(voiced.float().mean())
+
+    def _song_outputs(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pitch logits (frames, C) and voicing log-probabilities (frames, 2) of one 8 kHz song (samples,)."""
+        pitch, voice = patch_outputs(self.model, patch_windows(audio))
+        frames = 1 + audio.shape[-1] // HOP
+        return pitch[:frames], voice[:frames]
 
     # ----------------------------------------------------------- evaluation
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         audio, ref = batch["audio"][0], batch["f0"][0].cpu().numpy()
-        est = self.predict_song(audio)
-        self._scores.append(melody_scores(ref, est))
+        pitch, voice = self._song_outputs(audio)
+        calibrating = self.hparams.get("calibrate_voicing") and (self.trainer.validating or self.trainer.sanity_checking)
+        thresholds = VOICING_THRESHOLDS if calibrating else (self.hparams.get("voicing_threshold"),)
+        tracks = {}
+        for t in thresholds:
+            decoding = dataclasses.replace(self.decoding, voicing_threshold=t)
+            tracks[t] = decoding.track(decoding.frame_hz(pitch, voice))
+        self._scores.append({t: melody_scores(ref, est) for t, est in tracks.items()})
         if batch_idx < self.hparams.plot_songs and any(hasattr(lg, "log_image") for lg in self.loggers):
-            self._plots.append((batch.get("id", [str(batch_idx)])[0], audio, ref, est))
+            self._plots.append((batch.get("id", [str(batch_idx)])[0], audio, ref, tracks))
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         self.validation_step(batch, batch_idx)
@@ -219,19 +253,30 @@ class MelodyTask(FilePredictions, L.LightningModule):
         self._log_scores("test")
 
     def _log_scores(self, stage: str) -> None:
-        self._log_plots(stage)
         scores, self._scores = self._scores, []
+        thresholds = list(scores[0]) if scores else [self.hparams.get("voicing_threshold")]
+        means = {t: {m: float(np.mean([s[t][m] for s in scores])) if scores else float("nan") for m in METRICS}
+                 for t in thresholds}
+        chosen = thresholds[0]
+        if len(thresholds) > 1:
+            # every rank takes the same threshold: the best OA averaged over ranks
+            oa = self.trainer.strategy.reduce(torch.tensor([means[t]["OA"] for t in thresholds], device=self.device),
+                                              reduce_op="mean")
+            chosen = thresholds[int(torch.nan_to_num(oa, nan=-1.0).argmax())]
+            if not self.trainer.sanity_checking:
+                self.hparams.voicing_threshold = chosen
+            self.log(f"{stage}/voicing_threshold", math.nan if chosen is None else chosen, sync_dist=True)
+        self._log_plots(stage, chosen)
         for name in METRICS:
-            value = float(np.mean([s[name] for s in scores])) if scores else float("nan")
             # every rank logs (sync_dist is a collective): per-rank song means, averaged over ranks
-            self.log(f"{stage}/{name}", value, sync_dist=True, prog_bar=name == "OA")
-            self.log(f"{stage}_iter{self.iteration}/{name}", value, sync_dist=True)
+            self.log(f"{stage}/{name}", means[chosen][name], sync_dist=True, prog_bar=name == "OA")
+            self.log(f"{stage}_iter{self.iteration}/{name}", means[chosen][name], sync_dist=True)
 
-    def _log_plots(self, stage: str) -> None:
+    def _log_plots(self, stage: str, threshold: float | None) -> None:
         plots, self._plots = self._plots, []
         if not plots or self.trainer.sanity_checking or not self.trainer.is_global_zero:
             return  # image logging is no collective: rank 0 shows its own songs
-        images = [f0_figure(log_magnitude(audio[None])[0].cpu().numpy(), ref, est) for _, audio, ref, est in plots]
+        images = [f0_figure(log_magnitude(audio[None])[0].cpu().numpy(), ref, tracks[threshold]) for _, audio, ref, tracks in plots]
         captions = [f"{song} (iteration {self.iteration}, epoch {self.current_epoch})" for song, *_ in plots]
         for logger in self.loggers:
             if hasattr(logger, "log_image"):

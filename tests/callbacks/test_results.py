@@ -74,6 +74,9 @@ def test_test_writes_every_metric_and_what_was_scored(fitted):
     assert (record["label_version"], record["eval_label_version"], record["data_seed"]) == ("given", "true", 5)
     assert find_results(root, "test", ckpts["last"]) == record
     assert find_results(root, "validate", ckpts["last"]) is None
+    # a side file sharing the name's prefix (per-song scores) is not a results record
+    (root / "results" / "test-last.songs.json").write_text(json.dumps({"song": {"SDR": 1.0}}))
+    assert find_results(root, "test", ckpts["last"]) == record
 
 
 def test_validate_writes_its_own_file(fitted):

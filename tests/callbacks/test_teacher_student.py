@@ -18,14 +18,14 @@ QUIET = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_
 
 
 class _Spy(L.Callback):
-    """Records, at each epoch start, the label version, a copy of the pseudo labels and the optimiser."""
+    """Records, at each epoch start, the label version, a copy of the pseudo labels and the optimiser itself."""
 
     def __init__(self):
         self.seen = []
 
     def on_train_epoch_start(self, trainer, pl_module):
         dm = trainer.datamodule
-        self.seen.append((dm.label_version, {k: v[0].copy() for k, v in dm.pseudo.items()}, id(trainer.optimizers[0]),
+        self.seen.append((dm.label_version, {k: v[0].copy() for k, v in dm.pseudo.items()}, trainer.optimizers[0],
                           pl_module.iteration))
 
 
@@ -44,7 +44,7 @@ def test_k_iterations_relabel_and_restart_the_optimiser(melody_corpus, tmp_path)
     assert ts.iteration == 2 and len(ts.history) == 2 and dm.noise_mode == "noisy_student"
     assert set(spy.seen[1][1]) == {e.id for e in dm.rows("unlabelled")}
     assert any(not np.array_equal(spy.seen[1][1][k], spy.seen[2][1][k]) for k in spy.seen[1][1])  # a new teacher
-    assert len({s[2] for s in spy.seen}) == 3  # a fresh optimiser for every student
+    assert len({id(s[2]) for s in spy.seen}) == 3  # a fresh optimiser for every student (kept alive: ids not reused)
 
 
 class _Phases(L.Callback):
@@ -190,3 +190,38 @@ def test_two_process_ddp_gives_identical_pseudo_labels(melody_corpus, tmp_path, 
     for k in single:
         np.testing.assert_array_equal(ranks[0]["fixed"][k][0], single[k][0])
         np.testing.assert_array_equal(ranks[1]["fixed"][k][1], single[k][1])
+
+
+class _Weights(L.Callback):
+    """Records the weights each validation saw and each epoch started from."""
+
+    def __init__(self):
+        self.validated, self.started = [], []
+
+    def on_validation_end(self, trainer, pl_module):
+        if not trainer.sanity_checking:
+            self.validated.append({k: v.clone() for k, v in pl_module.state_dict().items()})
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.started.append({k: v.clone() for k, v in pl_module.state_dict().items()})
+
+
+@pytest.mark.parametrize("teacher,teaches", [("best", 1), ("last", 2)])
+def test_the_teacher_is_the_iterations_best_validated_epoch(melody_corpus, tmp_path, monkeypatch, teacher, teaches):
+    import noisymss.callbacks.teacher_student as module
+
+    scores = {0: 10.0, 1: 30.0, 2: 20.0}  # validation OA by epoch: epoch 1 is the first teacher's best
+    monkeypatch.setattr(module, "logged_metric", lambda trainer, name: scores.get(trainer.current_epoch, 5.0))
+    torch.manual_seed(0)
+    weights = _Weights()
+    ts = TeacherStudent(iterations=1, epochs_per_iteration=3, min_voiced=0.0, teacher=teacher)
+    quiet = {**QUIET, "limit_val_batches": 1, "num_sanity_val_steps": 0}
+    L.Trainer(max_epochs=4, callbacks=[weights, ts], enable_checkpointing=False, default_root_dir=tmp_path, **quiet).fit(
+        MelodyTask(width=0.125, lr=1e-2), _dm(melody_corpus))
+    student_start = weights.started[3]
+    for k, v in weights.validated[teaches].items():
+        torch.testing.assert_close(student_start[k], v)
+    assert any(not torch.equal(student_start[k], v) for k, v in weights.validated[3 - teaches].items())
+    assert ts.history[0]["ts/teacher_val_OA"] == scores[teaches]
+    with pytest.raises(ValueError, match="teacher='first'"):
+        TeacherStudent(teacher="first")

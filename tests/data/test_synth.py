@@ -101,6 +101,16 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path):
         synthesize(tmp_path / "x", SynthSettings(label_noise=1.5), progress=False)
 
 
+def test_a_data_configs_demo_renders_the_same_corpus_as_its_settings(tmp_path):
+    from noisymss.data.datamodule import DemoCorpus
+
+    demo = DemoCorpus(songs=1, seconds=1.0, seed=1, catalog=str(tmp_path / "a" / "catalog.csv"))
+    assert demo.synth_settings() == SynthSettings(songs=1, seconds=1.0, seed=1)
+    synthesize(tmp_path / "a", demo, progress=False)  # the experiments pass a config's demo as it is
+    synthesize(tmp_path / "b", demo.synth_settings(), progress=False)
+    assert (tmp_path / "a" / "synth.json").read_text() == (tmp_path / "b" / "synth.json").read_text()
+
+
 def test_bach10_chorales_are_left_out_by_default(demo_corpus):
     assert BACH10_CHORALES <= set(chorale_names())
     plans = plan_songs(SynthSettings(songs=40, seconds=1.0, seed=0))

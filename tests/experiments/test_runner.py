@@ -76,6 +76,7 @@ class FakeNoisymss:
                 raise RunFailed("killed", refused=False)
         if args[0] == "test":
             ckpt = args[args.index("--ckpt_path") + 1] if "--ckpt_path" in args else None
+            ckpt = None if ckpt == "untrained" else ckpt  # as the Trainer takes it
             record = {"stage": "test", "checkpoint": ckpt, "written": "now", "metrics": {"test/OA": 50.0}}
             path = results_path(root, record)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,7 @@ def test_evaluations_are_read_from_the_results_file_and_kept(tmp_path, monkeypat
     assert fake.calls[0][-2:] == ["--ckpt_path", str(ckpt)]
     assert runner.evaluate(Run("r", "supervised.yaml"), 1, tmp_path, ev, ckpt) == record and len(fake.calls) == 1
     runner.evaluate(Run("base", "supervised.yaml", fit=False), 0, tmp_path, Eval("test"), None)  # a baseline: no checkpoint
-    assert "--ckpt_path" not in fake.calls[-1]
+    assert fake.calls[-1][-2:] == ["--ckpt_path", "untrained"]  # asked for explicitly: scoring without weights
 
 
 def test_select_brings_the_runs_a_run_needs():

@@ -3,6 +3,7 @@ run folder never overwritten, and degenerate results never written. Real Trainer
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -79,6 +80,14 @@ def test_scoring_without_a_checkpoint_is_refused(verb, ws, capsys):
     res = run(capsys, verb, "--config", "c.yaml", *(["--files", '["x.wav"]'] if verb == "predict" else []))
     assert_refused(res, f"{verb} needs --ckpt_path", code=1)
     assert not (ws / "run").exists()
+
+
+def test_a_baseline_is_scored_untrained_only_when_asked(ws, capsys):
+    res = run(capsys, "test", "--config", "c.yaml", "--ckpt_path", "untrained")
+    assert res.code == 0, res.err[-2000:]
+    assert json.loads((ws / "run" / "results" / "test-untrained.json").read_text())["checkpoint"] is None
+    res = run(capsys, "fit", "--config", "c.yaml", "--ckpt_path", "untrained")
+    assert_refused(res, "--ckpt_path untrained: only validate and test take it", code=1)
 
 
 def test_a_checkpoint_of_another_task_or_size_is_refused(ws, capsys):

@@ -80,3 +80,58 @@ def test_validation_logs_spectrogram_with_f0_to_offline_wandb(melody_corpus, tmp
     logger.experiment.finish()
     pictures = list(tmp_path.glob("wandb/offline-run-*/files/media/images/val/f0_*.png"))
     assert len(pictures) == 1, sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.png"))
+
+
+def test_calibrated_voicing_is_chosen_on_validation_kept_by_the_checkpoint_and_used_by_test(melody_corpus, tmp_path):
+    import dataclasses
+
+    from noisymss.melody.inference import VOICING_THRESHOLDS
+    from noisymss.metrics.melody import melody_scores
+
+    torch.manual_seed(0)
+    dm = MelodyDataModule(str(melody_corpus / "catalog.csv"), unlabelled_split=None, val_split="labelled",
+                          test_split="labelled", train_examples=64, batch_size=16)
+    quiet = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                 default_root_dir=tmp_path)
+    task = MelodyTask(width=0.125, lr=3e-3, calibrate_voicing=True)
+    trainer = L.Trainer(max_epochs=2, num_sanity_val_steps=0, **quiet)
+    trainer.fit(task, dm)
+    chosen = task.hparams.voicing_threshold
+    # by hand: the mean OA of every candidate over the validation songs; the logged OA is the best one's
+    dm.setup("validate")
+    oa = {t: [] for t in VOICING_THRESHOLDS}
+    task.eval()
+    for batch in dm.val_dataloader():
+        pitch, voice = task._song_outputs(batch["audio"][0])
+        for t in VOICING_THRESHOLDS:
+            decoding = dataclasses.replace(task.decoding, voicing_threshold=t)
+            oa[t].append(melody_scores(batch["f0"][0].numpy(), decoding.track(decoding.frame_hz(pitch, voice)))["OA"])
+    mean = {t: float(np.mean(v)) for t, v in oa.items()}
+    assert mean[chosen] == pytest.approx(max(mean.values()), abs=1e-4)
+    assert trainer.callback_metrics["val/OA"].item() == pytest.approx(mean[chosen], abs=1e-4)
+    # a fresh task built from the config (threshold None) takes the checkpoint's, and test does not re-choose it
+    ckpt = tmp_path / "calibrated.ckpt"
+    trainer.save_checkpoint(ckpt)
+    fresh = MelodyTask(width=0.125, calibrate_voicing=True)
+    tested = L.Trainer(**quiet).test(fresh, dm, ckpt_path=ckpt, verbose=False)[0]
+    assert fresh.hparams.voicing_threshold == chosen and "test/voicing_threshold" not in tested
+    assert tested["test/OA"] == pytest.approx(mean[chosen], abs=1e-4)
+
+
+def test_pseudo_labels_follow_the_teachers_calibrated_voicing():
+    torch.manual_seed(0)
+    audio = np.random.default_rng(0).standard_normal(8000 * 3).astype(np.float32) * 0.1
+    task = MelodyTask(width=0.125, voicing_threshold=0.5).eval()
+    _, voice = task._song_outputs(torch.from_numpy(audio))
+    task.hparams.voicing_threshold = float(voice[:, 1].exp().median())  # half the frames on each side
+    idx, prob, voiced_share = task.pseudo_label(audio, top_k=4)
+    voiced = (voice[:, 1].exp() > task.hparams.voicing_threshold).numpy()
+    assert 0 < voiced.sum() < len(voiced) and voiced_share == pytest.approx(voiced.mean())
+    prob = prob.astype(np.float32)
+    # unvoiced frames: all mass on class 0; voiced frames: none on class 0, the teacher's pitch distribution
+    assert np.all(idx[~voiced, 0] == 0) and np.allclose(prob[~voiced, 0], 1.0) and np.allclose(prob[~voiced, 1:], 0.0)
+    assert not np.any((idx[voiced] == 0) & (prob[voiced] > 0))
+    argmax_voiced = task.pseudo_label  # without a threshold: the pitch softmax as it is, voicing by its argmax
+    task.hparams.voicing_threshold = None
+    idx0, prob0, share0 = argmax_voiced(audio, top_k=4)
+    assert share0 == pytest.approx(float((idx0[:, 0] != 0).mean()))

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -252,13 +252,13 @@ def _with_soundfont(settings: SynthSettings) -> SynthSettings:
     path = Path(settings.soundfont) if settings.soundfont else default_soundfont()
     if not path.is_file():
         raise SynthError(f"--soundfont {path}: file not found; give a General MIDI .sf2 file")
-    return SynthSettings(**(asdict(settings) | {"soundfont": str(path.resolve())}))
+    return replace(settings, soundfont=str(path.resolve()))
 
 
 def _claim_folder(out: Path, settings: SynthSettings) -> None:
     """Records the settings in out/synth.json, refusing to resume a corpus made with other settings."""
     record = out / "synth.json"
-    wanted = json.loads(json.dumps(asdict(settings)))
+    wanted = json.loads(json.dumps({f.name: getattr(settings, f.name) for f in fields(SynthSettings)}))  # not a subclass's extras
     wanted.pop("soundfont")
     wanted["soundfont_name"] = Path(settings.soundfont).name
     if out.exists() and not out.is_dir():
