@@ -107,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--soundfont", default="", help="General MIDI .sf2 (default: TimGM6mb from pretty_midi)")
     p.add_argument("--splits", default="train=0.8,valid=0.1,test=0.1", help="split fractions (default %(default)s)")
     p.add_argument("--include-bach10", action="store_true", help="also use the chorales that Bach10 records")
+    p.add_argument("--noise-kinds", default="swap,merge",
+                   help="label-noise kinds, taking turns: swap, merge, bleed (another part 10-20 dB down); default swap,merge")
     p.add_argument("--voice", choices=["oohs", "singer", "mix"], default="mix",
                    help="vocal stem: GM Voice Oohs, the synthesised singer, or either per song (default mix)")
     p.add_argument("--jobs", type=int, default=1, help="songs rendered in parallel (default 1)")
@@ -246,7 +248,8 @@ def _synth(args) -> int:
 
     splits = tuple(_pairs(args.splits, "--splits").items())
     settings = SynthSettings(songs=args.songs, seconds=args.seconds, seed=args.seed, label_noise=args.label_noise,
-                             soundfont=args.soundfont, splits=splits, include_bach10=args.include_bach10, voice=args.voice)
+                             soundfont=args.soundfont, splits=splits, include_bach10=args.include_bach10, voice=args.voice,
+                             noise_kinds=tuple(k.strip() for k in args.noise_kinds.split(",") if k.strip()))
     catalog = synthesize(args.out, settings, jobs=args.jobs)
     print(f"wrote {catalog.path} ({len(catalog.stems())} stems, {len(catalog.mixtures())} mixtures)")
     _print_info(catalog)

@@ -5,7 +5,9 @@ No Lightning here: `refine_catalog` takes any module mapping audio (B, C, T) to 
 and goes through the sharded map over DDP ranks (`noisymss.distributed`), so under DDP each rank scores
 its shard and every rank gets every score. Scores are kept one small JSON file per stem, written
 atomically, in a folder beside the catalog: a rerun (after a crash or `kill -9`) reuses them and
-never reads a half-written one. The given labels are never touched.
+never reads a half-written one. The given labels are never touched. Beside each version go the
+probabilities its labels were thresholded from (`<version>.probs.csv`) and its flip table
+(`<version>.flips.csv`: how many stems went from which labels to which).
 """
 from __future__ import annotations
 
@@ -208,8 +210,30 @@ def refine_catalog(
         record = dict(provenance) | {"producer": "noisymss refine", "settings": asdict(settings), "classes": list(classes),
                                      "split": split, "scored": len(scores),
                                      "not_scored": {k: f"{s.status}: {s.reason}" for k, s in scores.items() if s.status != "ok"}}
-        catalog.write_labels(version, labels, record)
+        companions = {"probs": probability_rows(scores, classes),
+                      "flips": flip_table(given, labels, [e.id for e in stems])}
+        catalog.write_labels(version, labels, record, companions)
     return labels, scores
+
+
+def probability_rows(scores: Mapping[str, StemScore], classes: Sequence[str]) -> list[dict]:
+    """One row per scored stem: id, status, windows, and the probability of every class (empty
+    when the stem was not scored), rounded to 4 decimals."""
+    return [{"id": k, "status": s.status, "windows": s.windows,
+             **{c: round(float(p), 4) if s.probs else "" for c, p in zip(classes, s.probs or [None] * len(classes))}}
+            for k, s in sorted(scores.items())]
+
+
+def flip_table(before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]], ids: Sequence[str]) -> list[dict]:
+    """How many of `ids` went from each label set to each other: rows {from, to, stems}, the
+    changes first, most stems first; labels joined with '+', '(none)' for none."""
+    name = lambda labels: "+".join(sorted(labels)) or "(none)"  # noqa: E731
+    counts: dict[tuple[str, str], int] = {}
+    for k in ids:
+        pair = (name(before[k]), name(after[k]))
+        counts[pair] = counts.get(pair, 0) + 1
+    order = sorted(counts, key=lambda pair: (pair[0] == pair[1], -counts[pair], pair))
+    return [{"from": a, "to": b, "stems": counts[(a, b)]} for a, b in order]
 
 
 def refine_report(catalog: Catalog, classes: Sequence[str], refined: Mapping[str, Sequence[str]],

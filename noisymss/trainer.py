@@ -248,7 +248,7 @@ class Trainer(L.Trainer):
                                   classes)
 
     def _refine_impl(self, model, datamodule, ckpt_path, version, settings, split, classes) -> list[dict] | None:
-        from noisymss.refine import format_report, refine_catalog, refine_report
+        from noisymss.refine import flip_table, format_report, refine_catalog, refine_report
 
         self.strategy.setup_environment()  # DDP: joins the process group the launcher set up
         model = model.to(self.strategy.root_device).eval()
@@ -259,7 +259,9 @@ class Trainer(L.Trainer):
         if not self.is_global_zero:
             return None
         rows = refine_report(catalog, classes, labels, scores)
-        print(f"wrote label version '{version}' beside {catalog.path}\n{format_report(rows)}")
+        flips = flip_table(catalog.labels(), labels, sorted(scores))
+        print(f"wrote label version '{version}' beside {catalog.path} (with {version}.probs.csv and {version}.flips.csv)\n"
+              f"{format_report(rows)}\n\nstems from given -> refined labels\n{format_report(flips)}")
         report = catalog.versions_dir / f"{version}.report.csv"
         atomic_write_records(report, rows)
         for logger in self.loggers:

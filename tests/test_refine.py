@@ -1,4 +1,5 @@
 """Self-refining of stem labels: the relabel plumbing with a fake scorer, resume, reports."""
+import csv
 import shutil
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 
 from noisymss.audio.io import write_audio
 from noisymss.data.catalog import Catalog, Entry
-from noisymss.refine import RefineSettings, labels_from, refine_catalog, refine_report, score_stem
+from noisymss.refine import RefineSettings, flip_table, labels_from, refine_catalog, refine_report, score_stem
 
 SETTINGS = RefineSettings(sample_rate=16000, channels=1, window=1.0, hop=0.5)
 
@@ -40,9 +41,30 @@ def test_refine_fixes_an_injected_mislabel_and_leaves_the_given_labels(timbres, 
     assert rows["all"]["changed_stems"] == 1 and rows["all"]["refined_exact_match"] == 100.0
     assert rows["all"]["given_exact_match"] == pytest.approx(100 * 11 / 12)
     assert rows["tone"]["removed"] == 1 and rows["noise"]["added"] == 1
+    # beside the version: the probabilities it was thresholded from, and its flip table
+    with open(tmp_path / "catalog.labels" / "refined.probs.csv", newline="") as f:
+        probs = {r["id"]: r for r in csv.DictReader(f)}
+    assert set(probs) == {e.id for e in cat.stems()}
+    for key, row in probs.items():
+        assert [float(row["tone"]), float(row["noise"])] == pytest.approx(scores[key].probs, abs=1e-4)
+        assert labels[key] == tuple(c for c in ("tone", "noise") if float(row[c]) > 0.5)
+    with open(tmp_path / "catalog.labels" / "refined.flips.csv", newline="") as f:
+        flips = [(r["from"], r["to"], int(r["stems"])) for r in csv.DictReader(f)]
+    assert flips[0] == ("tone", "noise", 1) and sum(n for *_, n in flips) == 12
+    assert all(a == b for a, b, _ in flips[1:])
     with pytest.raises(ValueError, match="exists"):
         refine_catalog(PeakinessScorer(), again, ["tone", "noise"], SETTINGS, "refined", {}, progress=False)
     assert not list((tmp_path / "catalog.labels").glob("*.part"))
+
+
+def test_flip_table_counts_each_change_once_changes_first():
+    before = {"a": ("bass",), "b": ("bass",), "c": ("drums",), "d": ("bass", "other"), "e": ()}
+    after = {"a": ("other",), "b": ("bass",), "c": ("other",), "d": ("bass",), "e": ("drums",)}
+    assert flip_table(before, after, sorted(before)) == [
+        {"from": "(none)", "to": "drums", "stems": 1}, {"from": "bass", "to": "other", "stems": 1},
+        {"from": "bass+other", "to": "bass", "stems": 1}, {"from": "drums", "to": "other", "stems": 1},
+        {"from": "bass", "to": "bass", "stems": 1}]
+    assert flip_table(before, after, ["b"]) == [{"from": "bass", "to": "bass", "stems": 1}]
 
 
 def test_silent_and_unreadable_stems_keep_their_given_labels_and_are_reported(tmp_path):

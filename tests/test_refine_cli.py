@@ -50,6 +50,7 @@ def test_refine_writes_a_version_and_a_report_and_two_ddp_processes_agree(traine
     res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(ckpt), "--version", "one", cwd=root)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "wrote label version 'one'" in res.stdout and "refined_exact_match" in res.stdout
+    assert "stems from given -> refined labels" in res.stdout and (root / "data" / "catalog.labels" / "one.flips.csv").is_file()
     versions = root / "data" / "catalog.labels"
     one = _labels(versions / "one.csv")
     assert one["s1/noise"] == "noise"  # the mislabelled stem is fixed by a classifier trained on clean labels

@@ -4,15 +4,16 @@ stems with the model being trained, train on the new labels, for R rounds.
 At the end of every N epochs (while rounds remain) the model scores every stem of the catalog alone
 (`noisymss.refine`, sharded over DDP ranks, the same labels on every rank) and the DataModule
 switches to those labels, so the next epoch's mixtures and targets use them. The lifecycle
-(schedule, eval mode, state, logging) is `RelabelCallback`'s. With `write_versions` each round is
-also written beside the catalog as label version `<prefix><round>`.
+(schedule, eval mode, state, logging) is `RelabelCallback`'s. Every round prints (and logs to W&B)
+its flip table; with `write_versions` it is also written beside the catalog as label version
+`<prefix><round>`, with its probabilities and flips.
 """
 from __future__ import annotations
 
 import lightning as L
 
 from noisymss.callbacks.relabel import RelabelCallback
-from noisymss.refine import RefineSettings, refine_catalog, refine_report
+from noisymss.refine import RefineSettings, flip_table, format_report, refine_catalog, refine_report
 
 
 class SelfRefine(RelabelCallback):
@@ -64,6 +65,13 @@ class SelfRefine(RelabelCallback):
             pl_module, dm.catalog, list(dm.classes), settings, version if self.write_versions else None,
             {"checkpoint": f"in fit, epoch {epoch}", "from_version": dm.label_version}, split=split,
             device=pl_module.device, progress=trainer.is_global_zero, write=trainer.is_global_zero, resumable=False)
+        flips = flip_table(dm.labels, labels, sorted(scores))  # from the labels this round trained on
+        if trainer.is_global_zero:
+            print(f"self-refine round {self.round + 1} (epoch {epoch}): stems from -> to labels\n{format_report(flips)}")
+            for logger in trainer.loggers:
+                if hasattr(logger, "log_table"):  # W&B
+                    logger.log_table(f"refine/flips_round{self.round + 1}", columns=["from", "to", "stems"],
+                                     data=[list(r.values()) for r in flips])
         summary = refine_report(dm.catalog, list(dm.classes), labels, scores)[-1]
         record = {"refine/changed_stems": summary["changed_stems"], "refine/not_scored": summary["not_scored"]}
         if "refined_exact_match" in summary:  # the truth is known (a generated corpus)

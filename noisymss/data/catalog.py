@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from noisymss.atomic import atomic_write_csv, atomic_write_text
+from noisymss.atomic import atomic_write_csv, atomic_write_records, atomic_write_text
 
 COLUMNS = ("id", "song", "path", "role", "duration", "sample_rate", "channels", "split", "labels", "true_labels", "annotation",
            "group")
@@ -216,18 +216,24 @@ class Catalog:
             raise CatalogError(f"label version '{version}' exists beside {self.path} (versions are never replaced); "
                                "choose another name")
 
-    def write_labels(self, version: str, labels: Mapping[str, Sequence[str]], provenance: Mapping) -> Path:
-        """Writes a new label version atomically (CSV first, then its sidecar, which marks it complete).
+    def write_labels(self, version: str, labels: Mapping[str, Sequence[str]], provenance: Mapping,
+                     companions: Mapping[str, Sequence[Mapping]] | None = None) -> Path:
+        """Writes a new label version atomically (companions and CSV first, then its sidecar, which
+        marks it complete).
 
         Args:
             version: new name (letters, digits, '_', '.', '-'); an existing version is never replaced.
             labels: {id: classes} for every stem of the catalog.
             provenance: what produced it (producer, checkpoint, settings ...); a date is added.
+            companions: {name: records} written beside it as `<version>.<name>.csv` (e.g. the
+                probabilities the labels were thresholded from).
         """
         self.check_new_version(version)
         csv_path, json_path = self.versions_dir / f"{version}.csv", self.versions_dir / f"{version}.json"
         rows = {k: tuple(v) for k, v in labels.items()}
         self._check_cover(rows, csv_path)
+        for name, records in (companions or {}).items():
+            atomic_write_records(self.versions_dir / f"{version}.{name}.csv", records)
         atomic_write_csv(csv_path, ("id", "labels"), ((e.id, join_labels(rows[e.id])) for e in self.entries if e.id in rows))
         meta = {"version": version, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance}
         atomic_write_text(json_path, json.dumps(meta, indent=2, default=str) + "\n")

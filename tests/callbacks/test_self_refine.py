@@ -1,3 +1,4 @@
+import re
 import shutil
 
 import lightning as L
@@ -47,7 +48,7 @@ def _dm(root):
     return MixDataModule(str(root / "catalog.csv"), classes=["tone", "noise"], recipe=recipe, train_examples=16, batch_size=8)
 
 
-def test_rounds_inside_fit_relabel_the_stems_and_survive_a_checkpoint(timbres, tmp_path):
+def test_rounds_inside_fit_relabel_the_stems_and_survive_a_checkpoint(timbres, tmp_path, capsys):
     shutil.copytree(timbres.parent, tmp_path / "data")
     spy, refine = _Spy(), SelfRefine(every_n_epochs=1, rounds=1, write_versions=True, prefix="sr")
     dm = _dm(tmp_path / "data")
@@ -58,6 +59,11 @@ def test_rounds_inside_fit_relabel_the_stems_and_survive_a_checkpoint(timbres, t
     train_ids = {e.id for e in dm.catalog.stems("train")}
     assert all(dm.labels[e.id] == e.true_labels for e in dm.catalog.stems() if e.id in train_ids)
     assert dm.catalog.labels("sr1") == dm.labels and refine.history[0]["refine/exact_match_vs_truth"] == 100.0
+    # the round's flip table: printed, and written beside its version with the probabilities
+    printed = capsys.readouterr().out
+    assert "self-refine round 1 (epoch 1)" in printed and re.search(r"tone\s+noise\s+1\n", printed)
+    assert (tmp_path / "data" / "catalog.labels" / "sr1.flips.csv").read_text().splitlines()[1] == "tone,noise,1"
+    assert (tmp_path / "data" / "catalog.labels" / "sr1.probs.csv").is_file()
     trainer.save_checkpoint(tmp_path / "r.ckpt")
 
     spy2, dm2 = _Spy(), _dm(tmp_path / "data")

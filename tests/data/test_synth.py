@@ -60,6 +60,34 @@ def test_label_noise_fraction_kinds_and_truth(demo_corpus):
     assert all(bool(e.annotation) == ("vocals" in e.true_labels) for e in stems)
 
 
+def test_bleeding_stems_carry_another_part_10_to_20_db_down_and_keep_their_labels(tmp_path):
+    base = dict(songs=2, seconds=2.0, seed=5, splits=(("train", 1.0),))
+    synthesize(tmp_path / "bleed", SynthSettings(**base, label_noise=0.5, noise_kinds=("bleed",)), progress=False)
+    synthesize(tmp_path / "clean", SynthSettings(**base), progress=False)
+    bled = Catalog.load(tmp_path / "bleed" / "catalog.csv")
+    assert all(e.labels == e.true_labels for e in bled.stems())  # labels right, audio not clean
+    for mix in bled.mixtures():  # the mixture is the sum of the stems as written, bleed included
+        np.testing.assert_array_equal(sum(_read(bled.resolve(e.path)) for e in bled.stems() if e.song == mix.song),
+                                      _read(bled.resolve(mix.path)))
+    seen = 0
+    for song in sorted((tmp_path / "bleed" / "songs").iterdir()):
+        noise = json.loads((song / "meta.json").read_text())["noise"]
+        assert len(noise) == 2  # half the song's 4 stems
+        for cls, n in noise.items():
+            assert n["kind"] == "bleed" and n["from"] != cls and -20.0 <= n["db"] <= -10.0
+            own = _read(tmp_path / "clean" / "songs" / song.name / f"{cls}.flac").astype(float)
+            other = _read(tmp_path / "clean" / "songs" / song.name / f"{n['from']}.flac").astype(float)
+            heard = _read(song / f"{cls}.flac").astype(float)
+            # heard = a * own + b * other (each song has its own scale): fit a, b; b's part is n["db"] below a's
+            (a, b), *_ = np.linalg.lstsq(np.stack([own.ravel(), other.ravel()], 1), heard.ravel(), rcond=None)
+            level = 20 * np.log10(np.sqrt(np.mean((b * other) ** 2)) / np.sqrt(np.mean((a * own) ** 2)))
+            assert level == pytest.approx(n["db"], abs=0.3), (song.name, cls)
+            seen += 1
+    assert seen == 4
+    with pytest.raises(SynthError, match="--noise-kinds"):
+        synthesize(tmp_path / "x", SynthSettings(noise_kinds=("hum",)), progress=False)
+
+
 def test_same_seed_same_corpus(tmp_path, demo_corpus):
     settings = SynthSettings(songs=6, seconds=8.0, seed=3, label_noise=0.5, splits=(("train", 0.67), ("valid", 0.17), ("test", 0.16)))
     synthesize(tmp_path, settings, progress=False)
@@ -91,6 +119,12 @@ def test_rerun_resumes_and_never_uses_a_half_written_song(tmp_path):
 
 def test_other_settings_in_the_same_folder_are_refused(tmp_path):
     synthesize(tmp_path, SynthSettings(songs=1, seconds=1.0, seed=1), progress=False)
+    # a corpus recorded before a setting existed resumes when the setting is at its default
+    record = json.loads((tmp_path / "synth.json").read_text())
+    (tmp_path / "synth.json").write_text(json.dumps({k: v for k, v in record.items() if k != "noise_kinds"}))
+    synthesize(tmp_path, SynthSettings(songs=1, seconds=1.0, seed=1), progress=False)
+    with pytest.raises(SynthError, match="noise_kinds"):
+        synthesize(tmp_path, SynthSettings(songs=1, seconds=1.0, seed=1, noise_kinds=("bleed",)), progress=False)
     with pytest.raises(SynthError, match="seed: 1 -> 2"):
         synthesize(tmp_path, SynthSettings(songs=1, seconds=1.0, seed=2), progress=False)
     (tmp_path / "elsewhere").mkdir()

@@ -2,11 +2,15 @@
 
 Each song folder holds one FLAC per stem, the mixture (the exact integer sum of the stems'
 16-bit samples), the melody f0 at 10 ms, and `meta.json`. Label noise is planned for the whole
-corpus up front from the seed, so a fraction `label_noise` of stems is corrupted in two kinds:
+corpus up front from the seed, so a fraction `label_noise` of stems is corrupted, the kinds of
+`noise_kinds` taking turns:
 
 - swap:  the stem's given label is another class (a "bass" file that is a guitar);
 - merge: the stem absorbs another stem of its song and keeps one label (a "drums" file that
-         also holds the bass); the absorbed stem is not written, so the mixture stays the sum.
+         also holds the bass); the absorbed stem is not written, so the mixture stays the sum;
+- bleed: the stem also carries another stem's part 10-20 dB below its own (a "vocals" file
+         with the drums in it, as a microphone hears its neighbours); its label is right, its
+         audio is not clean (meta.json's `noise` says which stems bleed, from what, how loud).
 
 The truth stays in the catalog's `true_labels` column. Songs are written to a temp folder that
 is renamed when complete, so a rerun skips finished songs and never uses a half-written one.
@@ -20,8 +24,9 @@ import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -40,6 +45,7 @@ _PROGRAMS = {
 _LEVEL_DB = {"vocals": (0.0, 1.0), "drums": (-3.0, 2.0), "bass": (-3.0, 2.0), "other": (-3.0, 2.0)}  # mean, sd
 # Who sings the vocal stem: GM Voice Oohs, the source-filter singer of voice.py, or either per song.
 VOICES = ("oohs", "singer", "mix")
+NOISE_KINDS = ("swap", "merge", "bleed")
 
 
 class SynthError(RuntimeError):
@@ -59,6 +65,7 @@ class SynthSettings:
     splits: tuple[tuple[str, float], ...] = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
     include_bach10: bool = False
     voice: str = "mix"
+    noise_kinds: tuple[str, ...] = ("swap", "merge")
 
 
 def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, progress: bool = True) -> Catalog:
@@ -74,6 +81,8 @@ def synthesize(out: str | os.PathLike, settings: SynthSettings, jobs: int = 1, p
         raise SynthError("--songs and --seconds must be positive")
     if settings.voice not in VOICES:
         raise SynthError(f"--voice {settings.voice}: choose one of {', '.join(VOICES)}")
+    if not settings.noise_kinds or set(settings.noise_kinds) - set(NOISE_KINDS):
+        raise SynthError(f"--noise-kinds {','.join(settings.noise_kinds)}: choose among {', '.join(NOISE_KINDS)}")
     settings = _with_soundfont(settings)
     _claim_folder(out, settings)
     remove_partials(out, recursive=True)  # files a killed run was writing
@@ -125,7 +134,7 @@ def plan_songs(settings: SynthSettings) -> list[dict]:
             "noise": {},
         })
     _assign_splits(plans, settings, rng)
-    _plan_label_noise(plans, settings.label_noise, rng)
+    _plan_label_noise(plans, settings.label_noise, rng, settings.noise_kinds)
     return plans
 
 
@@ -145,19 +154,30 @@ def _assign_splits(plans: list[dict], settings: SynthSettings, rng: np.random.Ge
         plan["split"] = names[idx]
 
 
-def _plan_label_noise(plans: list[dict], rate: float, rng: np.random.Generator) -> None:
-    """Corrupts exactly round(rate * stems) stems, half swapped, half merged (merge falls back to swap)."""
+def _plan_label_noise(plans: list[dict], rate: float, rng: np.random.Generator, kinds: Sequence[str] = ("swap", "merge")) -> None:
+    """Corrupts exactly round(rate * stems) stems, the kinds taking turns (a merge falls back to a swap
+    when the song has no stem left to absorb):
+
+        swap   the stem is labelled as another class
+        merge  the stem also holds another class's part (that stem is dropped); labelled as its own
+        bleed  the stem also carries another class's part at -20 to -10 dB below its own level,
+               as a microphone picks up its neighbours (SDX'23's second kind); labelled as its own
+    """
     slots = [(i, c) for i in range(len(plans)) for c in CLASSES]
     n_noisy = int(round(rate * len(slots)))
     chosen = [slots[k] for k in rng.choice(len(slots), n_noisy, replace=False)] if n_noisy else []
     noisy = set(chosen)
     absorbed: set[tuple[int, str]] = set()
     for k, (i, cls) in enumerate(chosen):
+        kind = kinds[k % len(kinds)]
         candidates = [c for c in CLASSES if c != cls and (i, c) not in noisy and (i, c) not in absorbed]
-        if k % 2 == 1 and candidates:
+        if kind == "merge" and candidates:
             other = str(rng.choice(candidates))
             absorbed.add((i, other))
             plans[i]["noise"][cls] = {"kind": "merge", "absorbs": other}
+        elif kind == "bleed":
+            plans[i]["noise"][cls] = {"kind": "bleed", "from": str(rng.choice([c for c in CLASSES if c != cls])),
+                                      "db": float(rng.uniform(-20.0, -10.0))}
         else:
             plans[i]["noise"][cls] = {"kind": "swap", "label": str(rng.choice([c for c in CLASSES if c != cls]))}
 
@@ -195,6 +215,15 @@ def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
         stems[cls] = audio * (10 ** (plan["levels_db"][cls] / 20) * 0.1 / rms)
         f0 = track_f0 if cls == "vocals" else f0
     # Label noise that changes audio: a merged stem holds two instruments; the absorbed one is dropped.
+    # A bleeding stem carries another's part at a level relative to its own (both as rendered,
+    # before the song's one scale), and the mixture is the sum of the stems as written, bleed
+    # included, as when a microphone's bleed is in the mix.
+    clean = dict(stems)
+    for cls, noise in plan["noise"].items():
+        if noise["kind"] == "bleed":
+            other = clean[noise["from"]]
+            gain = 10 ** (noise["db"] / 20) * np.sqrt(np.mean(clean[cls] ** 2)) / (np.sqrt(np.mean(other ** 2)) + 1e-9)
+            stems[cls] = clean[cls] + gain * other
     files = []  # (class slot, given labels, true labels)
     for cls in CLASSES:
         noise = plan["noise"].get(cls)
@@ -203,7 +232,7 @@ def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
         if noise and noise["kind"] == "merge":
             stems[cls] = stems[cls] + stems[noise["absorbs"]]
             files.append((cls, (cls,), tuple(c for c in CLASSES if c in (cls, noise["absorbs"]))))
-        elif noise:
+        elif noise and noise["kind"] == "swap":
             files.append((cls, (noise["label"],), (cls,)))
         else:
             files.append((cls, (cls,), (cls,)))
@@ -264,7 +293,9 @@ def _claim_folder(out: Path, settings: SynthSettings) -> None:
     if out.exists() and not out.is_dir():
         raise SynthError(f"{out}: is a file; give --out a folder")
     if record.is_file():
-        have = json.loads(record.read_text())
+        # a corpus recorded before a setting existed was made with that setting's default
+        have = json.loads(json.dumps(asdict(SynthSettings()))) | json.loads(record.read_text())
+        have.pop("soundfont", None)
         if have != wanted:
             diff = ", ".join(f"{k}: {have.get(k)} -> {wanted.get(k)}" for k in wanted if have.get(k) != wanted.get(k))
             raise SynthError(f"{out}: holds a corpus made with other settings ({diff}); use a new --out")
