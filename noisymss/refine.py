@@ -58,6 +58,19 @@ class RefineSettings:
             raise ValueError("window and hop must be positive seconds")
 
 
+class ProbabilityMean(torch.nn.Module):
+    """Several classifiers as one: (B, C, T) audio → the logit of their mean probability per class
+    (B, classes), so that a stem is scored by an ensemble exactly as by one model."""
+
+    def __init__(self, members: Sequence[torch.nn.Module]):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([m(audio).float().sigmoid() for m in self.members]).mean(0)
+        return torch.logit(probs, eps=1e-7)
+
+
 @dataclass
 class StemScore:
     """One stem's scores: `status` ok (probabilities over classes), silent, or unreadable (with the reason)."""

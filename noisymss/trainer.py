@@ -7,6 +7,8 @@ scores are gathered on every rank); rank 0 writes the label version and the repo
 """
 from __future__ import annotations
 
+import copy
+import glob
 import json
 import os
 from pathlib import Path
@@ -20,7 +22,7 @@ from noisymss.atomic import atomic_path, atomic_write_records, remove_partials
 from noisymss.checkpoints import check_fits, load_checkpoint
 from noisymss.lightning_compat import run_as_entry_point
 from noisymss.loggers import run_loggers
-from noisymss.refine import check_thresholds, check_version
+from noisymss.refine import ProbabilityMean, check_thresholds, check_version
 
 CHECKPOINTS = "checkpoints"  # the run folder's checkpoint folder
 UNTRAINED = "untrained"  # --ckpt_path of validate/test scoring a model as its config builds it (a baseline)
@@ -35,19 +37,22 @@ class Trainer(L.Trainer):
       (`last.ckpt` and the latest epoch), with the random generators' states (`RandomState`), unless
       `callbacks` hold a ModelCheckpoint of their own or `enable_checkpointing` is False; and
       `best.ckpt`, the epoch with the best validation score the task names (its `monitor`).
+      `keep_epochs` keeps every epoch's checkpoint (e.g. for a refine by the last epochs together).
     - `fit` in a run folder that holds checkpoints is refused (they would be overwritten) unless it
       resumes them: `ckpt_path="last"` picks the folder's `last.ckpt`, and is an error when there is none.
     - No sanity validation steps (a run's first validation comes after its first epoch).
     """
 
     def __init__(self, *, logger: Logger | Iterable[Logger] | bool | None = None,
-                 callbacks: list[Callback] | Callback | None = None, num_sanity_val_steps: int | None = 0, **kwargs):
+                 callbacks: list[Callback] | Callback | None = None, num_sanity_val_steps: int | None = 0,
+                 keep_epochs: bool = False, **kwargs):
         root = kwargs.get("default_root_dir") or os.getcwd()
         if logger is None or logger is True:
             logger = run_loggers(root)
         callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks] if callbacks else []
         if kwargs.get("enable_checkpointing") is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
-            callbacks.append(ModelCheckpoint(dirpath=os.path.join(root, CHECKPOINTS), save_last=True))
+            callbacks.append(ModelCheckpoint(dirpath=os.path.join(root, CHECKPOINTS), save_last=True,
+                                             save_top_k=-1 if keep_epochs else 1))
         from noisymss.callbacks.random_state import RandomState
         from noisymss.callbacks.results import RunResults  # test/validate scores as results/<stage>-<ckpt>.json
 
@@ -190,7 +195,7 @@ class Trainer(L.Trainer):
         self,
         model: L.LightningModule,
         datamodule: L.LightningDataModule,
-        ckpt_path: str | None = None,
+        ckpt_path: str | list[str] | None = None,
         version: str = "refined",
         threshold: float | dict[str, float] = 0.5,
         window: float | None = None,
@@ -205,7 +210,10 @@ class Trainer(L.Trainer):
         Args:
             model: the classifier task (its `classes` must be the data's).
             datamodule: a MixDataModule; its catalog is relabelled, its recipe gives rate and channels.
-            ckpt_path: the trained classifier.
+            ckpt_path: the trained classifier; or several (a list, or a glob pattern such as
+                'runs/c/checkpoints/epoch=1[0-9]-*.ckpt'), whose probabilities are averaged: a
+                temporal ensemble of a fit's late epochs (`--trainer.keep_epochs true` keeps them)
+                steadies labels that single epochs flip back and forth.
             version: name of the new label version (an existing one is never replaced).
             threshold: probability above which a class is in the new label; one value or {class: value}.
             window, hop: seconds per scored window and between windows (default: the training
@@ -222,7 +230,9 @@ class Trainer(L.Trainer):
 
         if not ckpt_path:
             raise ValueError("refine needs --ckpt_path: the trained classifier that relabels the stems")
-        ckpt_path = self._resume_path(ckpt_path, fresh=False)  # 'last': the run folder's last.ckpt
+        paths = checkpoint_list(ckpt_path) if not isinstance(ckpt_path, str) or set("*?[") & set(ckpt_path) else \
+            [self._resume_path(ckpt_path, fresh=False)]  # 'last': the run folder's last.ckpt
+        ckpt_path = " + ".join(str(p) for p in paths)  # the provenance of the version
         # everything that can be checked is checked before a stem is scored or a folder made
         datamodule.setup("refine")  # the pre-flight check of every stem
         catalog, classes = datamodule.catalog, list(datamodule.classes)
@@ -238,12 +248,17 @@ class Trainer(L.Trainer):
         if check_version(catalog, version, {"checkpoint": str(ckpt_path)}, settings, classes, split):
             print(f"label version '{version}' was written by this same refine (same checkpoint, settings and split); "
                   "its report is made again from the kept scores")
-        ckpt = load_checkpoint(ckpt_path)
-        if list(ckpt.hparams.get("classes", [])) != classes:
-            raise ValueError(f"{ckpt_path}: classifier classes {list(ckpt.hparams.get('classes', []))} differ from the "
-                             f"catalog's {classes}; use a checkpoint trained on these classes or set data.classes")
-        check_fits(ckpt, model)
-        model.load_state_dict(ckpt.state_dict)
+        members = []
+        for path in paths:
+            ckpt = load_checkpoint(path)
+            if list(ckpt.hparams.get("classes", [])) != classes:
+                raise ValueError(f"{path}: classifier classes {list(ckpt.hparams.get('classes', []))} differ from the "
+                                 f"catalog's {classes}; use a checkpoint trained on these classes or set data.classes")
+            check_fits(ckpt, model)
+            member = copy.deepcopy(model) if len(paths) > 1 else model
+            member.load_state_dict(ckpt.state_dict)
+            members.append(member)
+        model = members[0] if len(members) == 1 else ProbabilityMean(members)
         return run_as_entry_point(self, self._refine_impl, model, datamodule, str(ckpt_path), version, settings, split,
                                   classes)
 
@@ -296,3 +311,13 @@ def _changed(catalog, labels, scores, settings, listen: int = 16, seconds: float
     return rows, clips
 
 
+def checkpoint_list(ckpt_path: str | list[str]) -> list[str]:
+    """The checkpoints a list or glob pattern names, sorted; a one-line error for a pattern or path
+    that names none."""
+    paths = []
+    for item in [ckpt_path] if isinstance(ckpt_path, str) else list(ckpt_path):
+        found = sorted(glob.glob(item)) if set("*?[") & set(item) else [item]
+        if not found or not all(Path(f).is_file() for f in found):
+            raise ValueError(f"--ckpt_path {item}: no checkpoint there; give existing .ckpt paths or a glob pattern")
+        paths += found
+    return paths

@@ -36,9 +36,9 @@ def trained(timbres, tmp_path_factory):
     shutil.copytree(timbres.parent, root / "data")
     config = root / "classifier.yaml"
     config.write_text(yaml.safe_dump(_config(root / "data" / "catalog.csv", root)))
-    res = _noisymss("fit", "--config", str(config), cwd=root)
+    res = _noisymss("fit", "--config", str(config), "--trainer.keep_epochs", "true", cwd=root)
     assert res.returncode == 0, res.stderr[-3000:]
-    return root, config, next((root / "run").rglob("*.ckpt"))
+    return root, config, root / "run" / "checkpoints" / "last.ckpt"
 
 
 def _labels(path):
@@ -104,3 +104,30 @@ def test_refine_logs_changed_stems_with_audio_to_offline_wandb(trained, tmp_path
     run = next((tmp_path / "runs" / "wandb").glob("offline-run-*"))
     assert list(run.glob("files/media/table/refine/changed_stems*.table.json"))
     assert len(list(run.glob("files/media/audio/**/*.wav"))) == min(rows[-1]["changed_stems"], 16)
+
+
+def test_refine_by_several_epochs_averages_their_probabilities(trained):
+    root, config, _ = trained
+    epochs = sorted((root / "run" / "checkpoints").glob("epoch=*.ckpt"))
+    assert len(epochs) == 3  # keep_epochs kept every epoch's checkpoint
+    versions = root / "data" / "catalog.labels"
+
+    def probs(version):
+        with open(versions / f"{version}.probs.csv", newline="") as f:
+            return {r["id"]: [float(r["tone"]), float(r["noise"])] for r in csv.DictReader(f)}
+
+    for i, ckpt in enumerate(epochs[1:]):
+        res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(ckpt), "--version", f"single{i}", cwd=root)
+        assert res.returncode == 0, res.stderr[-3000:]
+    pattern = str(root / "run" / "checkpoints" / "epoch=[12]-*.ckpt")
+    res = _noisymss("refine", "--config", str(config), "--ckpt_path", pattern, "--version", "late", cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    late, a, b = probs("late"), probs("single0"), probs("single1")
+    for key in late:
+        assert late[key] == pytest.approx([(x + y) / 2 for x, y in zip(a[key], b[key])], abs=2e-4)
+    import json
+
+    assert json.loads((versions / "late.json").read_text())["checkpoint"] == " + ".join(str(p) for p in epochs[1:])
+    res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(root / "run" / "nothing-*.ckpt"), "--version", "x",
+                    cwd=root)
+    assert res.returncode != 0 and "no checkpoint there" in res.stderr
