@@ -61,13 +61,17 @@ class CheckpointsSavedFromPython:
 
         subcommand = self.config.get("subcommand")
         ckpt = self.config[subcommand].get("ckpt_path") if subcommand else None
-        if ckpt and Path(ckpt).is_file():
-            hparams = load_checkpoint(ckpt).hparams
-            if hparams and "_class_path" not in hparams:
-                return
-            # Lightning would build the checkpoint's task in place of the config's: refuse a mismatch
-            trained, wanted = hparams.get("_class_path"), self.config[subcommand].model.get("class_path")
-            if trained and wanted and trained != wanted:
-                raise ValueError(f"{ckpt}: a checkpoint of {trained.rpartition('.')[2]}, but the config's model is "
-                                 f"{wanted.rpartition('.')[2]}; use a checkpoint of that task, or the config it was trained with")
-        super()._parse_ckpt_path()
+        several = not isinstance(ckpt, (str, type(None)))  # refine by several checkpoints: a list
+        for one in ckpt if several else [ckpt]:
+            if one and Path(one).is_file():
+                hparams = load_checkpoint(one).hparams
+                if hparams and "_class_path" not in hparams:
+                    return
+                # Lightning would build the checkpoint's task in place of the config's: refuse a mismatch
+                trained, wanted = hparams.get("_class_path"), self.config[subcommand].model.get("class_path")
+                if trained and wanted and trained != wanted:
+                    raise ValueError(f"{one}: a checkpoint of {trained.rpartition('.')[2]}, but the config's model is "
+                                     f"{wanted.rpartition('.')[2]}; use a checkpoint of that task, or the config it was "
+                                     "trained with")
+        if not several:  # Lightning reads one checkpoint's hyper-parameters into the config
+            super()._parse_ckpt_path()

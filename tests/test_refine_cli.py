@@ -1,5 +1,6 @@
 """`noisymss refine` end to end: a classifier trained by `noisymss fit`, then refine in 1 and in 2 DDP processes."""
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -122,11 +123,13 @@ def test_refine_by_several_epochs_averages_their_probabilities(trained):
     pattern = str(root / "run" / "checkpoints" / "epoch=[12]-*.ckpt")
     res = _noisymss("refine", "--config", str(config), "--ckpt_path", pattern, "--version", "late", cwd=root)
     assert res.returncode == 0, res.stderr[-3000:]
+    listed = json.dumps([str(p) for p in epochs[1:]])  # the same two as a list
+    res = _noisymss("refine", "--config", str(config), "--ckpt_path", listed, "--version", "late_list", cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert probs("late_list") == probs("late")
     late, a, b = probs("late"), probs("single0"), probs("single1")
     for key in late:
         assert late[key] == pytest.approx([(x + y) / 2 for x, y in zip(a[key], b[key])], abs=2e-4)
-    import json
-
     assert json.loads((versions / "late.json").read_text())["checkpoint"] == " + ".join(str(p) for p in epochs[1:])
     res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(root / "run" / "nothing-*.ckpt"), "--version", "x",
                     cwd=root)

@@ -9,6 +9,9 @@ per epoch and model; refines are `noisymss refine` with its defaults; noisymss.e
     round2    trained on round2_s<seed>                (the self-refined classifier after 2 rounds)
     clean     trained on the true labels               -> refine -> label version clean_refined_s<seed>
     in_fit    configs/self_refine.yaml: 2 rounds inside one fit of the same epochs
+    noisy_late  noisy's training, refined by its last half of epochs together -> label version late1_s<seed>
+              (a temporal ensemble: the mean of those checkpoints' probabilities)
+    late1     trained on late1_s<seed>                 (the self-refined classifier, ensemble refine)
 
 Each seed refines into its own label versions, so seed s of round1 trains on what seed s of noisy
 refined. Reported, as mean and 95 % interval over seeds: (a) exact match, macro F1 and stems
@@ -33,10 +36,10 @@ from noisymss.experiments.runner import Run
 from noisymss.experiments.summary import Column, table
 
 ROUNDS = 2  # of the in-fit run
-ROUND1, ROUND2, CLEAN_REFINED = "round1_s{seed}", "round2_s{seed}", "clean_refined_s{seed}"
+ROUND1, ROUND2, CLEAN_REFINED, LATE1 = "round1_s{seed}", "round2_s{seed}", "clean_refined_s{seed}", "late1_s{seed}"
 QUICK = {"data": {"init_args": {"train_examples": 64, "val_examples": 32, "test_examples": 32}}}
 TRAINED_ON = {"noisy": "given (noisy)", "round1": "round1", "round2": "round2 (self-refined)", "clean": "true labels",
-              "in_fit": "given, refined in the fit twice"}
+              "in_fit": "given, refined in the fit twice", "noisy_late": "given (noisy)", "late1": "late1 (self-refined)"}
 
 
 def runs(catalog: Path, epochs: int, quick: bool) -> list[Run]:
@@ -45,17 +48,22 @@ def runs(catalog: Path, epochs: int, quick: bool) -> list[Run]:
                            "data": {"init_args": {"catalog": str(catalog), "demo": None, "num_workers": 0}}},
                           QUICK if quick else {})  # num_workers 0: runs go side by side
 
-    def classifier(name: str, trains_on: str, writes: str | None = None, needs: tuple[str, ...] = ()) -> Run:
+    def classifier(name: str, trains_on: str, writes: str | None = None, needs: tuple[str, ...] = (),
+                   late: bool = False) -> Run:
         overlay = runner.merge(budget, {"data": {"init_args": {"label_version": trains_on}}})
         labels = {"trained_on": trains_on, **({"refined": writes} if writes else {})}
-        return Run(name, "classifier.yaml", overlay, refine=writes, needs=needs, labels=labels)
+        if late:  # keep every epoch; the refine averages the last half
+            overlay = runner.merge(overlay, {"trainer": {"keep_epochs": True}})
+        return Run(name, "classifier.yaml", overlay, refine=writes, needs=needs, labels=labels,
+                   refine_epochs=(epochs // 2, epochs) if late else None)
 
     every = str(epochs // (ROUNDS + 1))
     in_fit = Run("in_fit", "self_refine.yaml", runner.merge(budget, {"data": {"init_args": {"label_version": "given"}}}),
                  ("--trainer.callbacks.init_args.every_n_epochs", every, "--trainer.callbacks.init_args.rounds", str(ROUNDS)),
                  labels={"trained_on": "given"})
     return [classifier("noisy", "given", ROUND1), classifier("round1", ROUND1, ROUND2, ("noisy",)),
-            classifier("round2", ROUND2, needs=("round1",)), classifier("clean", "true", CLEAN_REFINED), in_fit]
+            classifier("round2", ROUND2, needs=("round1",)), classifier("clean", "true", CLEAN_REFINED), in_fit,
+            classifier("noisy_late", "given", LATE1, late=True), classifier("late1", LATE1, needs=("noisy_late",))]
 
 
 def corpus_settings(quick: bool):

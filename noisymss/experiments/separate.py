@@ -29,7 +29,7 @@ from pathlib import Path
 
 from noisymss.experiments import refine, runner
 from noisymss.experiments.runner import Eval, Run
-from noisymss.experiments.summary import Column, table
+from noisymss.experiments.summary import Column, bootstrap_ci, interval, paired, table
 
 CONFIG = "separator_htdemucs.yaml"
 RUNS = {  # name: (label version, loss reduction, what it is)
@@ -110,6 +110,39 @@ def tables(rows: list[dict], sources: list[str]) -> str:
     return table(rows, columns) + "\n\nmuseval SDR in dB (median over 1 s frames and over the held-out songs, mean over sources)."
 
 
+CLAIMS = (("self_refined", "noisy"), ("self_refined", "clean"), ("clean", "noisy"), ("noisy_truncation", "noisy"),
+          ("clean_refined", "clean"))
+
+
+def song_sdr(out: Path, name: str, seeds: int) -> dict[int, dict[str, float]]:
+    """{seed: {song: SDR}} of a run on the held-out songs: museval's SDR (median over 1 s frames),
+    averaged over the sources, from each seed's `noisymss test` songs file."""
+    import json
+
+    import numpy as np
+
+    found = {}
+    for seed in range(seeds):
+        files = sorted((out / f"{name}-seed{seed}" / "test" / "results").glob("test-*.songs.json"),
+                       key=lambda p: p.stat().st_mtime)
+        if files:
+            songs = json.loads(files[-1].read_text())["songs"]
+            found[seed] = {song: float(np.nanmean([m["SDR"] for m in by_source.values()])) for song, by_source in songs.items()}
+    return found
+
+
+def differences(out: Path, seeds: int) -> str:
+    """The claims as paired differences of song SDR (same seed, same song), with 95 % bootstrap
+    intervals over songs and seeds."""
+    lines = ["| difference | seeds | songs | mean SDR difference [95 % interval], dB |", "|---|---|---|---|"]
+    for a, b in CLAIMS:
+        diff = paired(song_sdr(out, a, seeds), song_sdr(out, b, seeds))
+        songs = len({s for per in diff.values() for s in per})
+        lines.append(f"| {a} − {b} | {len(diff)} | {songs} | {interval(*bootstrap_ci(diff))} |")
+    return ("\n".join(lines) + "\n\nPer song, the mean over sources of museval SDR; differences paired by seed and song; "
+            "interval: 2.5 and 97.5 percentiles of 2,000 draws resampling seeds and songs.")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = runner.parser("python -m noisymss.experiments.separate", __doc__, "runs/exp_separate")
     ap.add_argument("--data", type=Path, default=Path("data/refine_exp"),
@@ -127,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = runner.select(runs(catalog, held_catalog, 1 if args.quick else args.epochs, args.quick), args.runs, ap)
     rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
     sources = runner.instantiate(["--config", str(runner.CONFIGS / CONFIG)]).datamodule.classes
-    return runner.finish(out, rows, notes, crashed, tables(rows, sources))
+    return runner.finish(out, rows, notes, crashed, tables(rows, sources) + "\n\n" + differences(out, runner.seeds(args)))
 
 
 if __name__ == "__main__":

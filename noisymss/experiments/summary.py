@@ -68,3 +68,38 @@ def table(rows: list[dict], columns: Sequence[Column], runs: Sequence[str] | Non
             cells.append(" → ".join(shown) if shown else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def bootstrap_ci(values: Mapping[int, Mapping[str, float]], draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean of {seed: {song: value}} over seeds and songs, and its 95 % bootstrap interval.
+
+    Each draw resamples the seeds and, once for all of them, the songs (every seed scores the
+    same songs), with replacement; the interval is the 2.5 and 97.5 percentiles of the draws'
+    means. Missing or NaN cells are left out of a mean. Returns (mean, low, high); NaN without data.
+    """
+    seeds = sorted(values)
+    songs = sorted({song for per_song in values.values() for song in per_song})
+    grid = np.array([[values[k].get(song, np.nan) for song in songs] for k in seeds], dtype=np.float64)
+    if not np.isfinite(grid).any():
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(len(seeds), size=(draws, len(seeds)))
+    cols = rng.integers(len(songs), size=(draws, len(songs)))
+    picked = grid[rows[:, :, None], cols[:, None, :]]  # (draws, seeds, songs)
+    finite = np.isfinite(picked)
+    sums, counts = np.where(finite, picked, 0.0).sum(axis=(1, 2)), finite.sum(axis=(1, 2))
+    means = sums[counts > 0] / counts[counts > 0]
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(np.nanmean(grid)), float(low), float(high)
+
+
+def paired(a: Mapping[int, Mapping[str, float]], b: Mapping[int, Mapping[str, float]]) -> dict[int, dict[str, float]]:
+    """a − b for every (seed, song) both have: the paired differences a claim rests on."""
+    return {k: {song: a[k][song] - b[k][song] for song in a[k] if song in b[k]} for k in a if k in b}
+
+
+def interval(mean: float, low: float, high: float, digits: int = 2) -> str:
+    """'+0.41 [0.12, 0.70]', or '–' without data."""
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:+.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"

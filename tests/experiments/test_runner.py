@@ -3,6 +3,7 @@ failures of runs, resuming a killed fit, keeping finished work, seeds, and the s
 import json
 import threading
 
+import numpy as np
 import pytest
 import yaml
 
@@ -140,3 +141,25 @@ def test_summary_cells_are_means_with_t_intervals():
             {"run": "sup", "seed": 0, "v": 4.0}, {"run": "sup", "seed": 1, "error": "refused"}]
     md = summary.table(rows, [summary.Column("about", about={"ts": "teacher"}), summary.Column("OA", ("r1", "v"))])
     assert md.splitlines()[2:] == ["| ts | 2 | teacher | 1.5 ± 6.4 → 4.0 ± 12.7 |", "| sup | 1 |  | 4.0 |"]
+
+
+def test_bootstrap_interval_over_songs_and_seeds_and_paired_differences():
+    rng = np.random.default_rng(0)
+    songs = [f"s{i}" for i in range(30)]
+    # song difficulty shared by every seed, a small seed effect, and noise
+    level = {s: rng.normal(5.0, 2.0) for s in songs}
+    a = {k: {s: level[s] + 0.1 * k + rng.normal(0, 0.3) for s in songs} for k in range(3)}
+    b = {k: {s: a[k][s] - 0.5 + rng.normal(0, 0.1) for s in songs} for k in range(3)}
+    mean, low, high = summary.bootstrap_ci(a)
+    assert mean == pytest.approx(np.mean([list(v.values()) for v in a.values()]))
+    assert low < mean < high and 0.8 < high - low < 3.0  # the songs' spread (sd 2 over 30 songs) dominates
+    diff = summary.paired(a, b)
+    d_mean, d_low, d_high = summary.bootstrap_ci(diff)
+    assert d_low < 0.5 < d_high and d_high - d_low < 0.2  # pairing removes the songs' spread
+    assert summary.bootstrap_ci(a) == (mean, low, high)  # seeded: the same interval every time
+    one_song_missing = {k: {s: v for s, v in per.items() if s != "s0"} for k, per in b.items()}
+    assert set(summary.paired(a, one_song_missing)[0]) == set(songs) - {"s0"}
+    constant = {k: {s: 2.0 for s in songs} for k in range(2)}
+    assert summary.bootstrap_ci(constant) == (2.0, 2.0, 2.0)
+    assert all(np.isnan(summary.bootstrap_ci({0: {"s": float("nan")}})))
+    assert summary.interval(0.4123, 0.1, 0.7) == "+0.41 [0.10, 0.70]" and summary.interval(float("nan"), 0, 0) == "–"

@@ -39,5 +39,9 @@ def test_quick_experiment_end_to_end(tmp_path, monkeypatch):
         assert math.isfinite(float(rows[name]["test:test/sdr"])), name
     # the mean SDR logged by `noisymss test` (float32) is its museval summary's
     assert float(rows["mixture"]["test:museval/mean/SDR"]) == pytest.approx(float(rows["mixture"]["test:test/sdr"]), abs=1e-4)
+    # the claims as paired differences with bootstrap intervals, where both runs scored songs
+    assert "| clean − noisy | 1 | " in md and "| self_refined − noisy |" in md
+    clean, noisy = separate.song_sdr(tmp_path / "runs" / "sep", "clean", 1), separate.song_sdr(tmp_path / "runs" / "sep", "noisy", 1)
+    assert clean[0] and set(clean[0]) == set(noisy[0])
     for name, r in rows.items():  # a refined version may leave a source without a stem: refused, and said so
         assert bool(r.get("error")) == (f"`{name}` seed 0: noisymss fit: error:" in md), name
