@@ -10,6 +10,9 @@ the label version, or the loss reduction, differs; noisymss.experiments.runner):
     self_refined      round1_s<seed>: refined by the classifier trained on the noisy labels (same seed)
     clean_refined     clean_refined_s<seed>: refined by the classifier trained on the true labels
     noisy_truncation  the given labels, loss truncation (quantile 0.7, then 0.5 from half-way)
+    noisy_masking     the given labels, loss masking (KUIELab, SDX'23: per source, the samples below its
+                      batch quantile; the same schedule)
+    late_refined      late1_s<seed>: refined by the noisy classifier's last half of epochs together
 
 The label versions come from `make exp-refine` (run first, with as many seeds, when they are
 missing). Multi-label stems are excluded from the training pools (the config's `multi_label:
@@ -38,6 +41,8 @@ RUNS = {  # name: (label version, loss reduction, what it is)
     "self_refined": (refine.ROUND1, "mean", "round1 (self-refined)"),
     "clean_refined": (refine.CLEAN_REFINED, "mean", "refined by the clean classifier"),
     "noisy_truncation": ("given", "truncation", "given + loss truncation"),
+    "noisy_masking": ("given", "masking", "given + loss masking"),
+    "late_refined": (refine.LATE1, "mean", "late1 (refined by the late epochs together)"),
 }
 HELD_OUT = dict(songs=10, seconds=20.0, seed=1000, label_noise=0.0)
 QUICK = {"data": {"init_args": {"train_examples": 32, "val_examples": 16, "test_examples": 16}}}
@@ -53,7 +58,7 @@ def runs(catalog: Path, held_out: Path, epochs: int, quick: bool) -> list[Run]:
     def separator(name: str) -> Run:
         version, robust, _ = RUNS[name]
         model = {"robust": robust}
-        if robust == "truncation":
+        if robust in ("truncation", "masking"):
             model["quantile_schedule"] = [[0, 0.7], [max(1, epochs // 2), 0.5]]
         overlay = runner.merge(budget, {"data": {"init_args": {"label_version": version}}, "model": {"init_args": model}})
         return Run(name, CONFIG, overlay, evals=test, labels={"trained_on": version})
@@ -111,7 +116,7 @@ def tables(rows: list[dict], sources: list[str]) -> str:
 
 
 CLAIMS = (("self_refined", "noisy"), ("self_refined", "clean"), ("clean", "noisy"), ("noisy_truncation", "noisy"),
-          ("clean_refined", "clean"))
+          ("noisy_masking", "noisy"), ("late_refined", "noisy"), ("late_refined", "self_refined"), ("clean_refined", "clean"))
 
 
 def song_sdr(out: Path, name: str, seeds: int) -> dict[int, dict[str, float]]:

@@ -16,9 +16,11 @@ def test_runs_share_one_budget_and_differ_in_labels_or_reduction(resolve, differ
     assert differing(resolved) - differing(trained) == {"model.init_args.arch"}  # the baseline: another model only
     assert {n: cli.datamodule.label_version for n, (_, cli) in trained.items()} == {
         "clean": "true", "noisy": "given", "self_refined": "round1_s0", "clean_refined": "clean_refined_s0",
-        "noisy_truncation": "given"}
-    assert {n for n, (_, cli) in trained.items() if cli.model.hparams.robust != "mean"} == {"noisy_truncation"}
-    assert resolved["noisy_truncation"][1].model.hparams.quantile_schedule == [[0, 0.7], [4, 0.5]]
+        "noisy_truncation": "given", "noisy_masking": "given", "late_refined": "late1_s0"}
+    assert {n: cli.model.hparams.robust for n, (_, cli) in trained.items() if cli.model.hparams.robust != "mean"} == {
+        "noisy_truncation": "truncation", "noisy_masking": "masking"}
+    for name in ("noisy_truncation", "noisy_masking"):  # CCOM's and KUIELab's reductions on one schedule
+        assert resolved[name][1].model.hparams.quantile_schedule == [[0, 0.7], [4, 0.5]]
     assert all(cli.datamodule.recipe.multi_label == "exclude" for _, cli in resolved.values())
     mixture = runs[0]
     assert (mixture.name, mixture.fit, mixture.seeds) == ("mixture", False, 1)
@@ -35,7 +37,7 @@ def test_quick_experiment_end_to_end(tmp_path, monkeypatch):
     rows = {r["run"]: r for r in csv.DictReader(open(tmp_path / "runs" / "sep" / "results.csv"))}
     assert set(rows) == {"mixture", *separate.RUNS}
     md = (tmp_path / "runs" / "sep" / "results.md").read_text()
-    for name in ["mixture", "clean", "noisy", "noisy_truncation"]:  # labels with every source: always trained
+    for name in ["mixture", "clean", "noisy", "noisy_truncation", "noisy_masking"]:  # labels with every source: always trained
         assert math.isfinite(float(rows[name]["test:test/sdr"])), name
     # the mean SDR logged by `noisymss test` (float32) is its museval summary's
     assert float(rows["mixture"]["test:museval/mean/SDR"]) == pytest.approx(float(rows["mixture"]["test:test/sdr"]), abs=1e-4)
