@@ -233,10 +233,8 @@ class MelodyTask(FilePredictions, L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         audio, ref = batch["audio"][0], batch["f0"][0].cpu().numpy()
         pitch, voice = self._song_outputs(audio)
-        calibrating = self.hparams.get("calibrate_voicing") and (self.trainer.validating or self.trainer.sanity_checking)
-        thresholds = VOICING_THRESHOLDS if calibrating else (self.hparams.get("voicing_threshold"),)
         tracks = {}
-        for t in thresholds:
+        for t in self._thresholds():
             decoding = dataclasses.replace(self.decoding, voicing_threshold=t)
             tracks[t] = decoding.track(decoding.frame_hz(pitch, voice))
         self._scores.append({t: melody_scores(ref, est) for t, est in tracks.items()})
@@ -254,7 +252,7 @@ class MelodyTask(FilePredictions, L.LightningModule):
 
     def _log_scores(self, stage: str) -> None:
         scores, self._scores = self._scores, []
-        thresholds = list(scores[0]) if scores else [self.hparams.get("voicing_threshold")]
+        thresholds = self._thresholds()
         means = {t: {m: float(np.mean([s[t][m] for s in scores])) if scores else float("nan") for m in METRICS}
                  for t in thresholds}
         chosen = thresholds[0]
@@ -271,6 +269,12 @@ class MelodyTask(FilePredictions, L.LightningModule):
             # every rank logs (sync_dist is a collective): per-rank song means, averaged over ranks
             self.log(f"{stage}/{name}", means[chosen][name], sync_dist=True, prog_bar=name == "OA")
             self.log(f"{stage}_iter{self.iteration}/{name}", means[chosen][name], sync_dist=True)
+
+    def _thresholds(self) -> tuple[float | None, ...]:
+        """The voicing thresholds a validation or test scores: every candidate while calibrating
+        (validation, with calibrate_voicing), else the one in use."""
+        calibrating = self.hparams.get("calibrate_voicing") and (self.trainer.validating or self.trainer.sanity_checking)
+        return VOICING_THRESHOLDS if calibrating else (self.hparams.get("voicing_threshold"),)
 
     def _log_plots(self, stage: str, threshold: float | None) -> None:
         plots, self._plots = self._plots, []
