@@ -1,9 +1,10 @@
 """Teacher-student self-training (Kum et al. 2020; Noisy Student, Xie et al. 2020) inside one `fit`.
 
 Epochs [0, E) train the first teacher on labelled songs; at the end of every E epochs the
-current model becomes the teacher: it labels the unlabelled songs (eval mode, sharded over DDP
-ranks, the same labels on every rank), the labels become the DataModule's new version, the
-student is re-initialised or continued, and the optimiser restarts. k iterations need
+iteration's best validated weights (or its last, `teacher: last`) become the teacher: it labels
+the unlabelled songs (eval mode, sharded over DDP ranks, the same labels on every rank), the
+labels become the DataModule's new version, the student is re-initialised or continued from the
+teacher, and the optimiser restarts. k iterations need
 `max_epochs = (k + 1) * E`; without E, it is derived from max_epochs. The lifecycle (schedule,
 eval mode, state, logging) is `RelabelCallback`'s; the pseudo labels are in the DataModule's state.
 """
