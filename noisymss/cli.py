@@ -144,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace stems already in --out (default: refuse)")
     p.set_defaults(run=_separate)
 
-    p = sub.add_parser("catalog", help="make a new catalog from others: merge, split, withhold, map, filter")
+    p = sub.add_parser("catalog", help="make a new catalog from others: merge, split, withhold, map, filter, noise")
     tools = p.add_subparsers(dest="tool", metavar="TOOL", parser_class=_Parser, required=True)
     t = tools.add_parser("merge", help="several catalogs into one (ids kept unique, paths kept valid)")
     t.add_argument("catalogs", nargs="+", type=Path)
@@ -166,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--split", action="append", default=[], help="repeatable")
     t.add_argument("--role", action="append", default=[], choices=["stem", "mixture"], help="repeatable")
     t.add_argument("--label", action="append", default=[], help="repeatable")
+    t = tools.add_parser("noise", help="inject label noise into a copy (swap, merge, bleed), the truth kept; "
+                                       "corrupted audio written beside the new catalog")
+    t.add_argument("catalog", type=Path)
+    t.add_argument("--rate", type=float, required=True, help="fraction of the split's stems corrupted, e.g. 0.3")
+    t.add_argument("--kinds", default="swap,merge", help="kinds taking turns: swap, merge, bleed (default swap,merge)")
+    t.add_argument("--split", action="append", default=[], help="splits whose stems are corrupted (default train)")
+    t.add_argument("--seed", type=int, default=0)
     for t in tools.choices.values():
         t.add_argument("--out", required=True, type=Path, help="the new catalog CSV (never overwritten)")
     p.set_defaults(run=_catalog)
@@ -305,6 +312,13 @@ def _catalog(args) -> int:
             new, unmapped = ops.map_labels(catalog, ops.read_table(args.table))
             if unmapped:
                 print("kept, not in the table: " + ", ".join(f"{c!r} on {n} row(s)" for c, n in unmapped.most_common()))
+        elif args.tool == "noise":
+            from noisymss.data.label_noise import inject
+
+            kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+            inject(catalog, args.out, args.rate, kinds, args.seed, args.split or ["train"])
+            _print_info(Catalog.load(args.out))
+            return 0
         else:
             new = ops.filter_rows(catalog, args.split, args.role, args.label)
     new.save(args.out)

@@ -33,6 +33,7 @@ import numpy as np
 from noisymss.atomic import atomic_write_text, remove_partials
 from noisymss.data.annotations import write_f0
 from noisymss.data.catalog import Catalog, Entry
+from noisymss.data.label_noise import KINDS as NOISE_KINDS, bleed_into, plan_noise
 from noisymss.data.synth.render import Track, Vibrato, default_soundfont, render
 from noisymss.data.synth.score import BACH10_CHORALES, chorale_names, drum_notes, satb_parts, timed_notes
 
@@ -45,7 +46,6 @@ _PROGRAMS = {
 _LEVEL_DB = {"vocals": (0.0, 1.0), "drums": (-3.0, 2.0), "bass": (-3.0, 2.0), "other": (-3.0, 2.0)}  # mean, sd
 # Who sings the vocal stem: GM Voice Oohs, the source-filter singer of voice.py, or either per song.
 VOICES = ("oohs", "singer", "mix")
-NOISE_KINDS = ("swap", "merge", "bleed")
 
 
 class SynthError(RuntimeError):
@@ -155,31 +155,10 @@ def _assign_splits(plans: list[dict], settings: SynthSettings, rng: np.random.Ge
 
 
 def _plan_label_noise(plans: list[dict], rate: float, rng: np.random.Generator, kinds: Sequence[str] = ("swap", "merge")) -> None:
-    """Corrupts exactly round(rate * stems) stems, the kinds taking turns (a merge falls back to a swap
-    when the song has no stem left to absorb):
-
-        swap   the stem is labelled as another class
-        merge  the stem also holds another class's part (that stem is dropped); labelled as its own
-        bleed  the stem also carries another class's part at -20 to -10 dB below its own level,
-               as a microphone picks up its neighbours (SDX'23's second kind); labelled as its own
-    """
-    slots = [(i, c) for i in range(len(plans)) for c in CLASSES]
-    n_noisy = int(round(rate * len(slots)))
-    chosen = [slots[k] for k in rng.choice(len(slots), n_noisy, replace=False)] if n_noisy else []
-    noisy = set(chosen)
-    absorbed: set[tuple[int, str]] = set()
-    for k, (i, cls) in enumerate(chosen):
-        kind = kinds[k % len(kinds)]
-        candidates = [c for c in CLASSES if c != cls and (i, c) not in noisy and (i, c) not in absorbed]
-        if kind == "merge" and candidates:
-            other = str(rng.choice(candidates))
-            absorbed.add((i, other))
-            plans[i]["noise"][cls] = {"kind": "merge", "absorbs": other}
-        elif kind == "bleed":
-            plans[i]["noise"][cls] = {"kind": "bleed", "from": str(rng.choice([c for c in CLASSES if c != cls])),
-                                      "db": float(rng.uniform(-20.0, -10.0))}
-        else:
-            plans[i]["noise"][cls] = {"kind": "swap", "label": str(rng.choice([c for c in CLASSES if c != cls]))}
+    """Corrupts exactly round(rate * stems) stems of the corpus (`noisymss.data.label_noise.plan_noise`)."""
+    songs = {i: [(c, c) for c in CLASSES] for i in range(len(plans))}
+    for (i, cls), noise in plan_noise(songs, CLASSES, rate, kinds, rng).items():
+        plans[i]["noise"][cls] = noise
 
 
 def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
@@ -221,9 +200,7 @@ def _render_song(args: tuple[Path, SynthSettings, dict]) -> None:
     clean = dict(stems)
     for cls, noise in plan["noise"].items():
         if noise["kind"] == "bleed":
-            other = clean[noise["from"]]
-            gain = 10 ** (noise["db"] / 20) * np.sqrt(np.mean(clean[cls] ** 2)) / (np.sqrt(np.mean(other ** 2)) + 1e-9)
-            stems[cls] = clean[cls] + gain * other
+            stems[cls] = bleed_into(clean[cls], clean[noise["from"]], noise["db"])
     files = []  # (class slot, given labels, true labels)
     for cls in CLASSES:
         noise = plan["noise"].get(cls)
