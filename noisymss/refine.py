@@ -40,6 +40,9 @@ class RefineSettings:
         aggregate: how window probabilities combine: mean or max.
         threshold: probability above which a class is in the new label; one value or {class: value}.
         batch_size: windows per forward pass.
+        margin_db: a separator's filter (CCOM, SDX'23): a stem keeps one label, its loudest output
+            source's, only where that source is this much louder than every other; else it gets
+            none (left out of training).
     """
 
     sample_rate: int = 44100
@@ -50,6 +53,7 @@ class RefineSettings:
     aggregate: str = "mean"
     threshold: float | dict[str, float] = 0.5
     batch_size: int = 16
+    margin_db: float = 20.0
 
     def __post_init__(self):
         if self.aggregate not in AGGREGATES:
@@ -73,17 +77,19 @@ class ProbabilityMean(torch.nn.Module):
 
 @dataclass
 class StemScore:
-    """One stem's scores: `status` ok (probabilities over classes), silent, or unreadable (with the reason)."""
+    """One stem's scores: `status` ok (probabilities over classes from a classifier, or the level in
+    dB of every source a separator put out), silent, or unreadable (with the reason)."""
 
     status: str
     probs: list[float] | None = None
+    levels_db: list[float] | None = None
     windows: int = 0
     reason: str = ""
 
 
-@torch.inference_mode()
-def score_stem(model: torch.nn.Module, path: str | Path, s: RefineSettings, device: torch.device | str = "cpu") -> StemScore:
-    """Scores one stem alone: every audible window, probabilities aggregated over windows."""
+def audible_windows(path: str | Path, s: RefineSettings) -> np.ndarray | StemScore:
+    """A stem's windows (n, channels, samples) louder than `s.silence_db`, or the StemScore of a
+    stem that cannot be scored (unreadable, silent)."""
     try:
         audio = read_audio(path, sample_rate=s.sample_rate, channels=s.channels)
     except (AudioError, OSError) as err:
@@ -95,12 +101,41 @@ def score_stem(model: torch.nn.Module, path: str | Path, s: RefineSettings, devi
     windows = np.stack([padded[:, i * hop:i * hop + win] for i in range(n)])
     rms = np.sqrt(np.mean(windows.astype(np.float64) ** 2, axis=(1, 2)))
     audible = windows[20 * np.log10(rms + 1e-12) >= s.silence_db]
-    if not len(audible):
-        return StemScore("silent", reason=f"no window above {s.silence_db:g} dBFS")
+    return audible if len(audible) else StemScore("silent", reason=f"no window above {s.silence_db:g} dBFS")
+
+
+@torch.inference_mode()
+def score_stem(model: torch.nn.Module, path: str | Path, s: RefineSettings, device: torch.device | str = "cpu") -> StemScore:
+    """Scores one stem alone with a classifier: every audible window, probabilities aggregated over windows."""
+    audible = audible_windows(path, s)
+    if isinstance(audible, StemScore):
+        return audible
     probs = torch.cat([model(torch.from_numpy(audible[i:i + s.batch_size]).to(device)).float().sigmoid().cpu()
                        for i in range(0, len(audible), s.batch_size)])
     agg = probs.mean(0) if s.aggregate == "mean" else probs.max(0).values
-    return StemScore("ok", [round(float(p), 6) for p in agg], len(audible))
+    return StemScore("ok", [round(float(p), 6) for p in agg], windows=len(audible))
+
+
+@torch.inference_mode()
+def separator_levels(model: torch.nn.Module, path: str | Path, s: RefineSettings,
+                     device: torch.device | str = "cpu") -> StemScore:
+    """CCOM's automatic filter's view of one stem (SDX'23): the stem fed alone to a separator
+    ((B, C, T) → (B, S, C, T)), the level 20·log10 Σ|x| of each source it puts out over the
+    audible windows."""
+    audible = audible_windows(path, s)
+    if isinstance(audible, StemScore):
+        return audible
+    total = sum(model(torch.from_numpy(audible[i:i + s.batch_size]).to(device)).float().abs().sum(dim=(0, 2, 3)).cpu()
+                for i in range(0, len(audible), s.batch_size))
+    return StemScore("ok", levels_db=[round(float(20 * np.log10(float(v) + 1e-12)), 3) for v in total],
+                     windows=len(audible))
+
+
+def labels_from_levels(levels_db: Sequence[float], classes: Sequence[str], margin_db: float) -> tuple[str, ...]:
+    """The loudest source's class where it is `margin_db` louder than every other; else no label."""
+    order = np.argsort(levels_db)[::-1]
+    clear = len(order) < 2 or levels_db[order[0]] - levels_db[order[1]] >= margin_db
+    return (classes[int(order[0])],) if clear else ()
 
 
 def check_thresholds(threshold: float | Mapping[str, float], classes: Sequence[str]) -> None:
@@ -210,15 +245,19 @@ def refine_catalog(
     given = catalog.labels()
     labels = {e.id: given[e.id] for e in catalog.stems()}
     for key, s in scores.items():
-        if s.status == "ok":
+        if s.status == "ok" and s.probs is not None:
             labels[key] = labels_from(s.probs, classes, settings.threshold)
+        elif s.status == "ok":  # a separator's levels
+            labels[key] = labels_from_levels(s.levels_db, classes, settings.margin_db)
     scored = [k for k, s in scores.items() if s.status == "ok"]
     if not scored:
         raise ValueError(f"refine: none of {len(stems)} stems could be scored (silent or unreadable); "
                          "no label version written; check the catalog with `noisymss check`")
     if not any(labels[k] for k in scored):
-        raise ValueError(f"refine: every scored stem ({len(scored)}) lost every label at threshold {settings.threshold}; "
-                         "no label version written; lower --threshold or check the classifier checkpoint")
+        rule = (f"margin {settings.margin_db:g} dB; lower --margin_db or check the separator checkpoint"
+                if scores[scored[0]].probs is None else
+                f"threshold {settings.threshold}; lower --threshold or check the classifier checkpoint")
+        raise ValueError(f"refine: every scored stem ({len(scored)}) lost every label at {rule}; no label version written")
     if write and version is not None and not finished:
         record = dict(provenance) | {"producer": "noisymss refine", "settings": asdict(settings), "classes": list(classes),
                                      "split": split, "scored": len(scores),
@@ -230,11 +269,16 @@ def refine_catalog(
 
 
 def probability_rows(scores: Mapping[str, StemScore], classes: Sequence[str]) -> list[dict]:
-    """One row per scored stem: id, status, windows, and the probability of every class (empty
-    when the stem was not scored), rounded to 4 decimals."""
-    return [{"id": k, "status": s.status, "windows": s.windows,
-             **{c: round(float(p), 4) if s.probs else "" for c, p in zip(classes, s.probs or [None] * len(classes))}}
-            for k, s in sorted(scores.items())]
+    """One row per scored stem: id, status, windows, what the scores are (a classifier's
+    probability, or a separator's level in dB), and every class's (empty when the stem was not
+    scored), rounded to 4 decimals."""
+    rows = []
+    for k, s in sorted(scores.items()):
+        values = s.probs if s.probs is not None else s.levels_db
+        rows.append({"id": k, "status": s.status, "windows": s.windows,
+                     "score": "probability" if s.probs is not None else "level_db" if values else "",
+                     **{c: round(float(v), 4) if values else "" for c, v in zip(classes, values or [None] * len(classes))}})
+    return rows
 
 
 def flip_table(before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]], ids: Sequence[str]) -> list[dict]:

@@ -204,11 +204,16 @@ class Trainer(L.Trainer):
         silence_db: float = -50.0,
         split: str | None = None,
         batch_size: int = 16,
+        margin_db: float = 20.0,
     ) -> list[dict] | None:
-        """Relabels every stem of the data's catalog with a trained classifier, as a new label version.
+        """Relabels every stem of the data's catalog with a trained classifier, as a new label version;
+        or filters them with a trained separator (CCOM's automatic filter, SDX'23: each stem alone
+        through the separator keeps its loudest source's label where that source is `margin_db`
+        louder than every other, and gets none, so it is left out of training, where it is not).
 
         Args:
-            model: the classifier task (its `classes` must be the data's).
+            model: the classifier task (its `classes` must be the data's), or a separator task (its
+                `sources` must be).
             datamodule: a MixDataModule; its catalog is relabelled, its recipe gives rate and channels.
             ckpt_path: the trained classifier; or several (a list, or a glob pattern such as
                 'runs/c/checkpoints/epoch=1[0-9]-*.ckpt'), whose probabilities are averaged: a
@@ -222,6 +227,7 @@ class Trainer(L.Trainer):
             silence_db: windows quieter than this are not scored; a stem with none keeps its labels.
             split: relabel only this split's stems (default: all).
             batch_size: windows per forward pass.
+            margin_db: the separator filter's margin (CCOM: 20 dB).
 
         Returns:
             the report rows (per class, then 'all') on rank 0; None on other ranks.
@@ -244,15 +250,19 @@ class Trainer(L.Trainer):
         window = window or recipe.segment
         settings = RefineSettings(sample_rate=recipe.sample_rate, channels=recipe.channels, window=window,
                                   hop=hop or window / 2, silence_db=silence_db, aggregate=aggregate, threshold=threshold,
-                                  batch_size=batch_size)
+                                  batch_size=batch_size, margin_db=margin_db)
         if check_version(catalog, version, {"checkpoint": str(ckpt_path)}, settings, classes, split):
             print(f"label version '{version}' was written by this same refine (same checkpoint, settings and split); "
                   "its report is made again from the kept scores")
+        separator = hasattr(model, "sources")
+        if separator and len(paths) > 1:
+            raise ValueError("--ckpt_path: a separator filters with one checkpoint; give one")
         members = []
         for path in paths:
             ckpt = load_checkpoint(path)
-            if list(ckpt.hparams.get("classes", [])) != classes:
-                raise ValueError(f"{path}: classifier classes {list(ckpt.hparams.get('classes', []))} differ from the "
+            trained = list(ckpt.hparams.get("sources" if separator else "classes", []))
+            if trained != classes:
+                raise ValueError(f"{path}: its {'sources' if separator else 'classes'} {trained} differ from the "
                                  f"catalog's {classes}; use a checkpoint trained on these classes or set data.classes")
             check_fits(ckpt, model)
             member = copy.deepcopy(model) if len(paths) > 1 else model
@@ -263,14 +273,15 @@ class Trainer(L.Trainer):
                                   classes)
 
     def _refine_impl(self, model, datamodule, ckpt_path, version, settings, split, classes) -> list[dict] | None:
-        from noisymss.refine import flip_table, format_report, refine_catalog, refine_report
+        from noisymss.refine import flip_table, format_report, refine_catalog, refine_report, score_stem, separator_levels
 
         self.strategy.setup_environment()  # DDP: joins the process group the launcher set up
         model = model.to(self.strategy.root_device).eval()
         catalog = datamodule.catalog
+        scorer = separator_levels if hasattr(model, "sources") else score_stem
         labels, scores = refine_catalog(model, catalog, classes, settings, version, {"checkpoint": ckpt_path}, split=split,
                                         device=self.strategy.root_device, progress=self.is_global_zero,
-                                        write=self.is_global_zero)
+                                        write=self.is_global_zero, scorer=scorer)
         if not self.is_global_zero:
             return None
         rows = refine_report(catalog, classes, labels, scores)
@@ -306,7 +317,7 @@ def _changed(catalog, labels, scores, settings, listen: int = 16, seconds: float
     given = catalog.labels()
     paths = {e.id: e.path for e in catalog.stems()}
     changed = [k for k in scores if set(labels[k]) != set(given[k])]
-    rows = [[k, "|".join(given[k]), "|".join(labels[k]), json.dumps(scores[k].probs)] for k in changed]
+    rows = [[k, "|".join(given[k]), "|".join(labels[k]), json.dumps(scores[k].probs or scores[k].levels_db)] for k in changed]
     clips = [(k, read_audio(catalog.resolve(paths[k]), 0.0, seconds, settings.sample_rate)) for k in changed[:listen]]
     return rows, clips
 

@@ -126,3 +126,34 @@ def test_thresholds_per_class_and_aggregation():
     assert labels_from([0.6, 0.4], ["a", "b"], {"a": 0.7, "b": 0.3}) == ("b",)
     with pytest.raises(ValueError, match="aggregate 'median'"):
         RefineSettings(aggregate="median")
+
+
+class RoutingSeparator(torch.nn.Module):
+    """A separator that knows the timbres corpus: tonal windows go to source 0 ('tone'), noisy ones
+    to source 1, as PeakinessScorer decides; (B, C, T) → (B, 2, C, T)."""
+
+    def forward(self, audio):
+        tone = PeakinessScorer()(audio).softmax(-1)[:, 0]
+        return torch.stack([audio * tone[:, None, None], audio * (1 - tone)[:, None, None]], dim=1)
+
+
+def test_a_separator_filters_stems_as_ccom_did(timbres, tmp_path):
+    from noisymss.refine import labels_from_levels, separator_levels
+
+    # the loudest source's label where it leads every other by the margin, else none (left out)
+    assert labels_from_levels([-3.0, -30.0, -25.0], ["a", "b", "c"], 20.0) == ("a",)
+    assert labels_from_levels([-3.0, -30.0, -15.0], ["a", "b", "c"], 20.0) == ()
+    assert labels_from_levels([-40.0, -10.0], ["a", "b"], 20.0) == ("b",)
+    cat = _copy(timbres, tmp_path)
+    labels, scores = refine_catalog(RoutingSeparator(), cat, ["tone", "noise"], SETTINGS, "filtered", {"checkpoint": "fake"},
+                                    progress=False, scorer=separator_levels)
+    assert all(s.levels_db and s.probs is None for s in scores.values())
+    assert labels["s1/noise"] == ("noise",)  # the mislabelled stem: its own source is the noise one
+    assert all(labels[e.id] == e.true_labels for e in cat.stems())
+    with open(tmp_path / "catalog.labels" / "filtered.probs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["score"] for r in rows} == {"level_db"} and float(rows[0]["tone"]) != float(rows[0]["noise"])
+    strict = RefineSettings(sample_rate=16000, channels=1, window=1.0, hop=0.5, margin_db=1000.0)
+    with pytest.raises(ValueError, match="lost every label at margin 1000 dB; lower --margin_db"):  # nothing clear enough: refused, not written
+        refine_catalog(RoutingSeparator(), cat, ["tone", "noise"], strict, "nothing", {}, progress=False,
+                       scorer=separator_levels)

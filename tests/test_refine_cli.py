@@ -134,3 +134,44 @@ def test_refine_by_several_epochs_averages_their_probabilities(trained):
     res = _noisymss("refine", "--config", str(config), "--ckpt_path", str(root / "run" / "nothing-*.ckpt"), "--version", "x",
                     cwd=root)
     assert res.returncode != 0 and "no checkpoint there" in res.stderr
+
+
+def test_refine_with_a_separator_checkpoint_filters(trained, tmp_path):
+    """`refine` given a separator: CCOM's filter. The baseline separator with its gains set so that
+    source 0 is 40 dB over source 1 puts every stem under 'tone'; classes are checked against its sources."""
+    import lightning as L
+    import torch
+
+    from noisymss.data.datamodule import MixDataModule
+    from noisymss.data.mixer import MixRecipe
+    from noisymss.tasks.separator import SeparatorTask
+    from noisymss.trainer import Trainer
+
+    root, _, _ = trained
+    shutil.copytree(root / "data", tmp_path / "data", ignore=shutil.ignore_patterns("catalog.labels"))
+
+    def task(sources):
+        model = SeparatorTask(sources=sources, arch="mixture", sample_rate=16000, channels=1, segment=1.0)
+        with torch.no_grad():
+            model.model.gain.copy_(torch.tensor([1.0, 0.01]))
+        return model
+
+    def checkpoint(model, path):
+        trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, max_epochs=0)
+        trainer.strategy.connect(model)
+        trainer.save_checkpoint(path)
+        return str(path)
+
+    dm = lambda: MixDataModule(str(tmp_path / "data" / "catalog.csv"), classes=["tone", "noise"],  # noqa: E731
+                               recipe=MixRecipe(segment=1.0, sample_rate=16000, channels=1))
+    ckpt = checkpoint(task(["tone", "noise"]), tmp_path / "sep.ckpt")
+    rows = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False).refine(task(["tone", "noise"]), dm(),
+                                                                                     ckpt_path=ckpt, version="ccom")
+    labels = _labels(tmp_path / "data" / "catalog.labels" / "ccom.csv")
+    assert set(labels.values()) == {"tone"} and rows[-1]["not_scored"] == 0
+    with open(tmp_path / "data" / "catalog.labels" / "ccom.probs.csv", newline="") as f:
+        levels = [(float(r["tone"]), float(r["noise"])) for r in csv.DictReader(f)]
+    assert all(t - n == pytest.approx(40.0, abs=0.01) for t, n in levels)
+    other = checkpoint(task(["noise", "tone"]), tmp_path / "other.ckpt")
+    with pytest.raises(ValueError, match="its sources \\['noise', 'tone'\\] differ"):
+        Trainer(accelerator="cpu", logger=False).refine(task(["tone", "noise"]), dm(), ckpt_path=other, version="x")

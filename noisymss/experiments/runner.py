@@ -240,9 +240,15 @@ def run_experiment(runs: list[Run], out: Path, seeds: int, jobs: int) -> tuple[l
     def work(unit: tuple[str, int]) -> dict:
         run, seed = by_name[unit[0]], unit[1]
         ckpt = fit(run, seed, out) if run.fit else None
+        done = {"checkpoint": ckpt, "evals": {ev.name: evaluate(run, seed, out, ev, chosen(ckpt, ev)) for ev in run.evals}}
         if run.refine:
-            refine(run, seed, out, ckpt)
-        return {"checkpoint": ckpt, "evals": {ev.name: evaluate(run, seed, out, ev, chosen(ckpt, ev)) for ev in run.evals}}
+            try:
+                refine(run, seed, out, ckpt)
+            except RunFailed as err:  # refused (e.g. a filter that kept no stem): the run's own scores stand,
+                if not err.refused:   # and the runs that train on its version are refused for lack of it
+                    raise
+                done["refine_refused"] = str(err)
+        return done
 
     outcome = schedule(units, lambda u: [(n, u[1]) for n in by_name[u[0]].needs], work, jobs)
     rows, notes = [], []
@@ -253,6 +259,8 @@ def run_experiment(runs: list[Run], out: Path, seeds: int, jobs: int) -> tuple[l
             notes.append(f"- `{name}` seed {seed}: {got}")
         else:
             rows.append({"run": name, "seed": seed, **collect(by_name[name], seed, out, got)})
+            if got.get("refine_refused"):
+                notes.append(f"- `{name}` seed {seed}: its scores stand; {got['refine_refused']}")
     return rows, notes, any(isinstance(o, RunFailed) and not o.refused for o in outcome.values())
 
 
@@ -276,7 +284,9 @@ def collect(run: Run, seed: int, out: Path, got: dict) -> dict:
 
             catalog, classes = Catalog.load(cli.datamodule.catalog_path), list(cli.datamodule.classes)
             for column, version in run.labels.items():
-                row.update({f"{column}{SEP}{k}": v for k, v in label_scores(catalog, with_seed(version, seed), classes).items()})
+                version = with_seed(version, seed)
+                if version in catalog.label_versions() or version == "true":  # a refused refine wrote none
+                    row.update({f"{column}{SEP}{k}": v for k, v in label_scores(catalog, version, classes).items()})
     return row
 
 

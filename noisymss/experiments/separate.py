@@ -13,6 +13,9 @@ the label version, or the loss reduction, differs; noisymss.experiments.runner):
     noisy_masking     the given labels, loss masking (KUIELab, SDX'23: per source, the samples below its
                       batch quantile; the same schedule)
     late_refined      late1_s<seed>: refined by the noisy classifier's last half of epochs together
+    ccom_filtered     ccom_s<seed>: CCOM's automatic filter (SDX'23): noisy_truncation's separator hears each
+                      training stem alone; a stem keeps its loudest source's label where that source leads every
+                      other by 20 dB, else it is left out; retrained on that, with the same truncation
 
 The label versions come from `make exp-refine` (run first, with as many seeds, when they are
 missing). Multi-label stems are excluded from the training pools (the config's `multi_label:
@@ -43,7 +46,9 @@ RUNS = {  # name: (label version, loss reduction, what it is)
     "noisy_truncation": ("given", "truncation", "given + loss truncation"),
     "noisy_masking": ("given", "masking", "given + loss masking"),
     "late_refined": (refine.LATE1, "mean", "late1 (refined by the late epochs together)"),
+    "ccom_filtered": ("ccom_s{seed}", "truncation", "filtered by noisy_truncation's separator (CCOM) + truncation"),
 }
+MADE_HERE = {"ccom_s{seed}": "noisy_truncation"}  # versions a run of this experiment writes: {version: run}
 HELD_OUT = dict(songs=10, seconds=20.0, seed=1000, label_noise=0.0)
 QUICK = {"data": {"init_args": {"train_examples": 32, "val_examples": 16, "test_examples": 16}}}
 
@@ -61,7 +66,10 @@ def runs(catalog: Path, held_out: Path, epochs: int, quick: bool) -> list[Run]:
         if robust in ("truncation", "masking"):
             model["quantile_schedule"] = [[0, 0.7], [max(1, epochs // 2), 0.5]]
         overlay = runner.merge(budget, {"data": {"init_args": {"label_version": version}}, "model": {"init_args": model}})
-        return Run(name, CONFIG, overlay, evals=test, labels={"trained_on": version})
+        writes = next((v for v, by in MADE_HERE.items() if by == name), None)
+        needs = tuple(by for v, by in MADE_HERE.items() if v == version)
+        return Run(name, CONFIG, overlay, evals=test, refine=writes, needs=needs,
+                   labels={"trained_on": version, **({"refined": writes} if writes else {})})
 
     mixture = Run("mixture", CONFIG, runner.merge(budget, {"model": {"init_args": {"arch": "mixture"}}}), evals=test,
                   fit=False, seeds=1)
@@ -96,7 +104,7 @@ def ensure_versions(catalog: Path, data: Path, seeds: int, quick: bool) -> None:
     `data` is the folder as given: with `quick` the refine experiment adds its `_quick` itself."""
     from noisymss.data.catalog import Catalog
 
-    needed = {runner.with_seed(v, s) for v, _, _ in RUNS.values() for s in range(seeds)} - {"true", "given"}
+    needed = {runner.with_seed(v, s) for v, _, _ in RUNS.values() if v not in MADE_HERE for s in range(seeds)} - {"true", "given"}
     have = set(Catalog.load(catalog).label_versions()) if catalog.is_file() else set()
     if needed - have:
         print(f"label versions {sorted(needed - have)} missing: running the refine experiment first", file=sys.stderr)
@@ -110,13 +118,15 @@ def ensure_versions(catalog: Path, data: Path, seeds: int, quick: bool) -> None:
 def tables(rows: list[dict], sources: list[str]) -> str:
     columns = [Column("trained on", about={n: what for n, (_, _, what) in RUNS.items()} | {"mixture": "nothing"}),
                Column("label exact match (train stems)", ("trained_on:exact_match",)),
+               Column("its filter: exact match", ("refined:exact_match",)),
                *(Column(f"SDR {s}", (f"test:test/sdr/{s}",), digits=2) for s in sources),
                Column("mean SDR", ("test:test/sdr",), digits=2)]
     return table(rows, columns) + "\n\nmuseval SDR in dB (median over 1 s frames and over the held-out songs, mean over sources)."
 
 
 CLAIMS = (("self_refined", "noisy"), ("self_refined", "clean"), ("clean", "noisy"), ("noisy_truncation", "noisy"),
-          ("noisy_masking", "noisy"), ("late_refined", "noisy"), ("late_refined", "self_refined"), ("clean_refined", "clean"))
+          ("noisy_masking", "noisy"), ("late_refined", "noisy"), ("late_refined", "self_refined"),
+          ("ccom_filtered", "noisy_truncation"), ("ccom_filtered", "noisy"), ("clean_refined", "clean"))
 
 
 def song_sdr(out: Path, name: str, seeds: int) -> dict[int, dict[str, float]]:

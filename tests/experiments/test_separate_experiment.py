@@ -16,10 +16,14 @@ def test_runs_share_one_budget_and_differ_in_labels_or_reduction(resolve, differ
     assert differing(resolved) - differing(trained) == {"model.init_args.arch"}  # the baseline: another model only
     assert {n: cli.datamodule.label_version for n, (_, cli) in trained.items()} == {
         "clean": "true", "noisy": "given", "self_refined": "round1_s0", "clean_refined": "clean_refined_s0",
-        "noisy_truncation": "given", "noisy_masking": "given", "late_refined": "late1_s0"}
+        "noisy_truncation": "given", "noisy_masking": "given", "late_refined": "late1_s0", "ccom_filtered": "ccom_s0"}
     assert {n: cli.model.hparams.robust for n, (_, cli) in trained.items() if cli.model.hparams.robust != "mean"} == {
-        "noisy_truncation": "truncation", "noisy_masking": "masking"}
-    for name in ("noisy_truncation", "noisy_masking"):  # CCOM's and KUIELab's reductions on one schedule
+        "noisy_truncation": "truncation", "noisy_masking": "masking", "ccom_filtered": "truncation"}
+    # CCOM: the truncation run's separator filters the stems (its refine), and a run retrains on them
+    by_name = {r.name: r for r in runs}
+    assert by_name["noisy_truncation"].refine == "ccom_s{seed}" and by_name["ccom_filtered"].needs == ("noisy_truncation",)
+    assert all(r.refine is None for r in runs if r.name != "noisy_truncation")
+    for name in ("noisy_truncation", "noisy_masking", "ccom_filtered"):  # CCOM's and KUIELab's reductions, one schedule
         assert resolved[name][1].model.hparams.quantile_schedule == [[0, 0.7], [4, 0.5]]
     assert all(cli.datamodule.recipe.multi_label == "exclude" for _, cli in resolved.values())
     mixture = runs[0]
