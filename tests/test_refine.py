@@ -157,3 +157,21 @@ def test_a_separator_filters_stems_as_ccom_did(timbres, tmp_path):
     with pytest.raises(ValueError, match="lost every label at margin 1000 dB; lower --margin_db"):  # nothing clear enough: refused, not written
         refine_catalog(RoutingSeparator(), cat, ["tone", "noise"], strict, "nothing", {}, progress=False,
                        scorer=separator_levels)
+
+
+def test_several_models_score_a_stem_with_their_mean_probability(timbres):
+    from noisymss.refine import ProbabilityMean
+
+    class Scaled(torch.nn.Module):  # another classifier: the same evidence, more or less sure
+        def __init__(self, k):
+            super().__init__()
+            self.k = k
+
+        def forward(self, audio):
+            return PeakinessScorer()(audio) * self.k
+
+    cat = Catalog.load(timbres)
+    path = cat.resolve(cat.stems()[0].path)
+    alone = [score_stem(Scaled(k), path, SETTINGS).probs for k in (0.1, 0.5)]
+    together = score_stem(ProbabilityMean([Scaled(0.1), Scaled(0.5)]), path, SETTINGS).probs
+    assert together == pytest.approx([(a + b) / 2 for a, b in zip(*alone)], abs=1e-5)

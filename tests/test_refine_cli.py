@@ -107,6 +107,7 @@ def test_refine_logs_changed_stems_with_audio_to_offline_wandb(trained, tmp_path
     assert len(list(run.glob("files/media/audio/**/*.wav"))) == min(rows[-1]["changed_stems"], 16)
 
 
+@pytest.mark.slow  # five refines in subprocesses (~1 min); test_refine.py checks the ensemble in-process
 def test_refine_by_several_epochs_averages_their_probabilities(trained):
     root, config, _ = trained
     epochs = sorted((root / "run" / "checkpoints").glob("epoch=*.ckpt"))
