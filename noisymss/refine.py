@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -285,10 +286,7 @@ def flip_table(before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence
     """How many of `ids` went from each label set to each other: rows {from, to, stems}, the
     changes first, most stems first; labels joined with '+', '(none)' for none."""
     name = lambda labels: "+".join(sorted(labels)) or "(none)"  # noqa: E731
-    counts: dict[tuple[str, str], int] = {}
-    for k in ids:
-        pair = (name(before[k]), name(after[k]))
-        counts[pair] = counts.get(pair, 0) + 1
+    counts = Counter((name(before[k]), name(after[k])) for k in ids)
     order = sorted(counts, key=lambda pair: (pair[0] == pair[1], -counts[pair], pair))
     return [{"from": a, "to": b, "stems": counts[(a, b)]} for a, b in order]
 

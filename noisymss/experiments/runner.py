@@ -270,10 +270,9 @@ def collect(run: Run, seed: int, out: Path, got: dict) -> dict:
     row: dict[str, Any] = {"checkpoint": str(got["checkpoint"] or "")}
     for name, record in got["evals"].items():
         row.update({f"{name}{SEP}{k}": v for k, v in record["metrics"].items()})
-        # a separator's museval scores, beside its results file (separation/song_scores.py)
-        songs = sorted((folder(out, run, seed) / name / "results").glob("test-*.songs.json"), key=lambda p: p.stat().st_mtime)
+        songs = song_scores(folder(out, run, seed) / name)
         if songs:
-            summary = json.loads(songs[-1].read_text())["summary"]
+            summary = songs["summary"]
             row.update({f"{name}{SEP}museval/{src}/{m}": v for src, s in summary.items() for m, v in s.items()})
     if run.fit or run.labels:
         cli = instantiate(config_args(run, seed, out))
@@ -288,6 +287,13 @@ def collect(run: Run, seed: int, out: Path, got: dict) -> dict:
                 if version in catalog.label_versions() or version == "true":  # a refused refine wrote none
                     row.update({f"{column}{SEP}{k}": v for k, v in label_scores(catalog, version, classes).items()})
     return row
+
+
+def song_scores(where: Path) -> dict | None:
+    """A separator's museval scores that `noisymss test` wrote beside its results file in the eval
+    folder `where` (separation/song_scores.py: {"songs": ..., "summary": ...}), the newest; None without."""
+    found = sorted((where / "results").glob("test-*.songs.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(found[-1].read_text()) if found else None
 
 
 def instantiate(args: list[str]):

@@ -132,17 +132,14 @@ CLAIMS = (("self_refined", "noisy"), ("self_refined", "clean"), ("clean", "noisy
 def song_sdr(out: Path, name: str, seeds: int) -> dict[int, dict[str, float]]:
     """{seed: {song: SDR}} of a run on the held-out songs: museval's SDR (median over 1 s frames),
     averaged over the sources, from each seed's `noisymss test` songs file."""
-    import json
-
     import numpy as np
 
     found = {}
     for seed in range(seeds):
-        files = sorted((out / f"{name}-seed{seed}" / "test" / "results").glob("test-*.songs.json"),
-                       key=lambda p: p.stat().st_mtime)
-        if files:
-            songs = json.loads(files[-1].read_text())["songs"]
-            found[seed] = {song: float(np.nanmean([m["SDR"] for m in by_source.values()])) for song, by_source in songs.items()}
+        scores = runner.song_scores(out / f"{name}-seed{seed}" / "test")
+        if scores:
+            found[seed] = {song: float(np.nanmean([m["SDR"] for m in by_source.values()]))
+                           for song, by_source in scores["songs"].items()}
     return found
 
 
@@ -150,8 +147,9 @@ def differences(out: Path, seeds: int) -> str:
     """The claims as paired differences of song SDR (same seed, same song), with 95 % bootstrap
     intervals over songs and seeds."""
     lines = ["| difference | seeds | songs | mean SDR difference [95 % interval], dB |", "|---|---|---|---|"]
+    sdr = {name: song_sdr(out, name, seeds) for name in dict.fromkeys(n for pair in CLAIMS for n in pair)}  # read once
     for a, b in CLAIMS:
-        diff = paired(song_sdr(out, a, seeds), song_sdr(out, b, seeds))
+        diff = paired(sdr[a], sdr[b])
         songs = len({s for per in diff.values() for s in per})
         lines.append(f"| {a} − {b} | {len(diff)} | {songs} | {interval(*bootstrap_ci(diff))} |")
     return ("\n".join(lines) + "\n\nPer song, the mean over sources of museval SDR; differences paired by seed and song; "
