@@ -31,12 +31,21 @@ def run(capsys, *argv: str) -> Result:
     return Result(code, captured.out, captured.err)
 
 
-def snapshot(root: Path, skip: tuple[Path, ...] = ()) -> dict[str, str]:
-    """{relative path: content hash} of every file under `root` outside the `skip` folders."""
+def snapshot(root: Path, skip: tuple[Path, ...] = (), decode: bool = False) -> dict[str, str]:
+    """{relative path: content hash} of every file under `root` outside the `skip` folders.
+
+    With `decode`, audio files are hashed by their samples and rate: libsndfile stamps a float WAV's
+    PEAK chunk with the time of writing, so two identical results written a second apart differ in bytes.
+    """
     files = {}
     for p in sorted(root.rglob("*")):
         if p.is_file() and not any(p.is_relative_to(s) for s in skip):
-            files[p.relative_to(root).as_posix()] = hashlib.sha1(p.read_bytes()).hexdigest()
+            if decode and p.suffix in (".wav", ".flac"):
+                samples, rate = sf.read(p, dtype="float32")
+                content = samples.tobytes() + str(rate).encode()
+            else:
+                content = p.read_bytes()
+            files[p.relative_to(root).as_posix()] = hashlib.sha1(content).hexdigest()
     return files
 
 

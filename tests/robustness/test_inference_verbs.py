@@ -92,14 +92,14 @@ def test_results_already_there_are_kept_unless_overwrite(verb, ws, ckpts, capsys
     ckpt = ckpts["melody" if verb == "melody" else "separator"]
     args = [verb, "in/good.wav", "--ckpt", ckpt, "--out", "out", *VERBS[verb]]
     assert run(capsys, *args).code == 0
-    first = snapshot(ws / "out")
+    first = snapshot(ws / "out", decode=True)
     target = next((ws / "out").rglob("*.*"))
     target.write_text("the user's edit")
     res = run(capsys, *args)
     assert_refused(res, "exists", "--overwrite", code=1)
     assert target.read_text() == "the user's edit"
     assert run(capsys, *args, "--overwrite").code == 0
-    assert snapshot(ws / "out") == first
+    assert snapshot(ws / "out", decode=True) == first
 
 
 @pytest.mark.parametrize("verb", VERBS)
