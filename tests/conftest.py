@@ -130,6 +130,26 @@ def duets(tmp_path_factory):
     return root / "catalog.csv"
 
 
+@pytest.fixture(scope="session")
+def bach10_stems(tmp_path_factory) -> Path:
+    """A Bach10-like catalog: 3 songs of 2 s at 22.05 kHz mono, a tone per instrument (violin,
+    clarinet, saxophone, bassoon), one song per split train / valid / test, labels true."""
+    from noisymss.audio.io import write_audio
+    from noisymss.data.catalog import Catalog, Entry
+
+    SR = 22050
+    root = tmp_path_factory.mktemp("bach10_stems")
+    t = np.arange(2 * SR) / SR
+    entries = []
+    for k, split in enumerate(("train", "valid", "test")):
+        song = f"0{k}-Chorale"
+        for j, part in enumerate(("violin", "clarinet", "saxophone", "bassoon")):
+            path = write_audio(root / song / f"{part}.wav", _tone(660.0 / (j + 1) + 10 * k, t)[None].astype(np.float32), SR)
+            entries.append(Entry(f"{song}/{part}", song, str(path), "stem", 2.0, SR, 1, split, (part,), (part,)))
+    Catalog(entries, root).save(root / "catalog.csv")
+    return root / "catalog.csv"
+
+
 # Run lists resolved as `noisymss fit` resolves them, for the tests that compare the runs of an experiment.
 def flat(value, prefix: str = "") -> dict:
     """{'data.init_args.catalog': ..., 'trainer.callbacks.0.init_args.mode': ...} of a nested config."""

@@ -17,7 +17,8 @@ OVERLAYS = {"noisy_student.yaml": "melody.yaml", "supervised.yaml": "melody.yaml
             "mir1k_noisy_student.yaml": "melody.yaml", "mir1k_separator_xumx.yaml": "separator_xumx.yaml",
             "musdb_separator_htdemucs.yaml": "separator_htdemucs.yaml", "sdx23_classifier.yaml": "classifier.yaml",
             "mir1k_supervised.yaml": "melody.yaml", "release_melody.yaml": "melody_small.yaml",
-            "melody_synth_pretrain.yaml": "melody_small.yaml"}
+            "melody_synth_pretrain.yaml": "melody_small.yaml", "mir1k_classifier.yaml": "classifier.yaml",
+            "bach10_classifier.yaml": "classifier.yaml", "bach10_separator_xumx.yaml": "separator_xumx.yaml"}
 MELODY = {"noisy_student.yaml", "supervised.yaml", "mir1k_noisy_student.yaml", "mir1k_supervised.yaml", "release_melody.yaml",
           "melody_synth_pretrain.yaml"}
 # the release and the pretraining train on a synthetic split too, which the test copy of MIR-1K lacks
@@ -25,11 +26,13 @@ EXTRA = {"release_melody.yaml": ["--data.init_args.labelled_split", "[labelled, 
          "melody_synth_pretrain.yaml": ["--data.init_args.labelled_split", "labelled"]}
 
 
-def _catalog(run: str, demo_corpus: Path, melody_corpus: Path, vocal_clips: dict) -> Path:
+def _catalog(run: str, demo_corpus: Path, melody_corpus: Path, vocal_clips: dict, bach10_stems: Path) -> Path:
     """The test catalog a run file can train on: real-data runs get a generated copy of their layout."""
+    if run.startswith("bach10_"):
+        return bach10_stems
     if run in ("mir1k_noisy_student.yaml", "mir1k_supervised.yaml", "release_melody.yaml", "melody_synth_pretrain.yaml"):
         return vocal_clips["melody"]
-    if run == "mir1k_separator_xumx.yaml":
+    if run in ("mir1k_separator_xumx.yaml", "mir1k_classifier.yaml"):
         return vocal_clips["separation"]
     return (melody_corpus if run in MELODY else demo_corpus) / "catalog.csv"
 
@@ -48,9 +51,9 @@ def test_every_run_config_has_a_gpu_overlay():
 
 @pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu-overlay"])
 @pytest.mark.parametrize("run", RUNS)
-def test_config_instantiates_with_linked_values(run, gpu, demo_corpus, melody_corpus, vocal_clips, tmp_path):
+def test_config_instantiates_with_linked_values(run, gpu, demo_corpus, melody_corpus, vocal_clips, bach10_stems, tmp_path):
     extra = ["--config", str(CONFIGS / "gpu" / OVERLAYS[run])] if gpu else []
-    cli = _cli(run, _catalog(run, demo_corpus, melody_corpus, vocal_clips), tmp_path, *extra)
+    cli = _cli(run, _catalog(run, demo_corpus, melody_corpus, vocal_clips, bach10_stems), tmp_path, *extra)
     model, data = cli.model, cli.datamodule
     assert type(model).__module__.startswith("noisymss.tasks.") and type(data).__module__.startswith("noisymss.")
     hp = model.hparams
@@ -76,10 +79,10 @@ class _Draws(L.Callback):
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_consecutive_epochs_draw_different_examples(run, demo_corpus, melody_corpus, vocal_clips, tmp_path):
+def test_consecutive_epochs_draw_different_examples(run, demo_corpus, melody_corpus, vocal_clips, bach10_stems, tmp_path):
     """Whatever the config's trainer flags: the relabel callbacks are dropped (their schedule needs
     more epochs), everything else is the shipped config."""
-    cli = _cli(run, _catalog(run, demo_corpus, melody_corpus, vocal_clips), tmp_path, "--trainer.callbacks=[]",
+    cli = _cli(run, _catalog(run, demo_corpus, melody_corpus, vocal_clips, bach10_stems), tmp_path, "--trainer.callbacks=[]",
                "--trainer.max_epochs", "2", "--trainer.limit_train_batches", "1", "--trainer.limit_val_batches", "0",
                "--trainer.enable_checkpointing", "false", "--data.init_args.batch_size", "2",
                "--data.init_args.num_workers", "0", "--data.init_args.train_examples", "4")

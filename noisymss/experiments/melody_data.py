@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from noisymss.experiments.catalogs import split_catalog
 from noisymss.experiments.runner import noisymss
 
 # MIR-1K by singer, seed 0: the split of configs/data/melody_mir1k.yaml, the experiments and the release
@@ -25,23 +26,6 @@ def synth_catalog(data: Path, quick: bool = False) -> Path:
         noisymss(["synth", "--out", str(folder), *size, "--seed", "1", "--splits", "synth=1.0", "--voice", "mix"],
                  folder.with_suffix(".log"))
     return folder / "catalog.csv"
-
-
-def one_split_catalog(shared_folder: Path, fmt: str, split: str, out: Path) -> Path:
-    """A dataset folder indexed with `fmt`, every row in `split` (made once)."""
-    return split_catalog(shared_folder, fmt, f"{split}=1.0", out)
-
-
-def split_catalog(shared_folder: Path, fmt: str, fractions: str, out: Path) -> Path:
-    """A dataset folder indexed with `fmt` (kept beside `out` as <stem>_all.csv), then split by group
-    with `noisymss catalog split --fractions ... --seed 0` (each made once)."""
-    if not out.is_file():
-        everything = out.with_name(out.stem + "_all.csv")
-        if not everything.is_file():
-            noisymss(["index", str(shared_folder), "--format", fmt, "--out", str(everything)], out.with_suffix(".log"))
-        noisymss(["catalog", "split", str(everything), "--fractions", fractions, "--seed", "0", "--out", str(out)],
-                 out.with_suffix(".log"))
-    return out
 
 
 def score_split(model, catalog_path: Path, split: str, melodia: bool) -> dict:

@@ -34,7 +34,8 @@ import sys
 from pathlib import Path
 
 from noisymss.experiments import runner
-from noisymss.experiments.melody_data import mir1k_catalog, one_split_catalog, score_split, synth_catalog
+from noisymss.experiments.catalogs import few_songs, one_split_catalog
+from noisymss.experiments.melody_data import mir1k_catalog, score_split, synth_catalog
 from noisymss.experiments.runner import Eval, Run, noisymss
 from noisymss.experiments.summary import Column, mean_ci, table
 
@@ -92,24 +93,12 @@ def data(shared: Path, folder: Path, quick: bool) -> Path:
         return catalog
     parts = [mir1k_catalog(shared, folder.parent)]
     if quick:
-        parts = [_few(parts[0], folder / "mir1k_quick.csv")]
+        parts = [few_songs(parts[0], folder / "mir1k_quick.csv")]
     elif (shared / "jamendo").is_dir():
         parts.append(one_split_catalog(shared / "jamendo", "mixtures", "unlabelled", folder / "jamendo.csv"))
     parts.append(synth_catalog(folder.parent, quick))
     noisymss(["catalog", "merge", *map(str, parts), "--out", str(catalog)], folder / "catalog.log")
     return catalog
-
-
-def _few(catalog: Path, out: Path, per_split: int = 2) -> Path:
-    """The first clips of each split, with their stems: a pipeline check, not an experiment."""
-    from noisymss.data.catalog import Catalog
-
-    cat = Catalog.load(catalog)
-    keep = set()
-    for split in sorted({e.split for e in cat.mixtures()}):
-        keep |= {e.song for e in cat.mixtures(split)[:per_split]}
-    Catalog([e for e in cat.entries if e.song in keep], cat.root).save(out, overwrite=True)
-    return out
 
 
 def melodia_rows(catalog: Path, bach10: Path | None) -> list[dict]:

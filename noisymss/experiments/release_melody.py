@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from noisymss.atomic import atomic_path, atomic_write_text
-from noisymss.experiments.melody_data import (calibrate_voicing, mir1k_catalog, one_split_catalog, score_split,
-                                              synth_catalog, voicing_vs_activity)
+from noisymss.experiments.catalogs import one_split_catalog
+from noisymss.experiments.melody_data import (calibrate_voicing, mir1k_catalog, score_split, synth_catalog,
+                                              voicing_vs_activity)
 from noisymss.experiments.runner import CONFIGS, noisymss
 from noisymss.experiments.summary import mean_ci
 from noisymss.melody.released import SHIPPED, export

@@ -59,21 +59,31 @@ def runs(catalog: Path, held_out: Path, epochs: int, quick: bool) -> list[Run]:
                            "data": {"init_args": {"catalog": str(catalog), "demo": None, "num_workers": 0}}},
                           QUICK if quick else {})  # num_workers 0: runs go side by side
     test = (Eval("test", overlay={"data": {"init_args": {"catalog": str(held_out), "label_version": "true"}}}),)
+    return separator_runs(CONFIG, budget, epochs, RUNS, MADE_HERE, test)
 
+
+def separator_runs(config: str, budget: dict, epochs: int, table: dict[str, tuple[str, str, str]],
+                   writers: dict[str, str], test: tuple[Eval, ...] = (Eval("test"),)) -> list[Run]:
+    """The untrained `mixture` baseline and one separator run per entry of `table` ({name: (label
+    version, loss reduction, what it is)}), each `config` with the `budget` overlay.
+
+    `writers`: {label version: run} for the versions runs of the experiment write; the run of that
+    name refines into it (a separator's: CCOM's filter), and the runs that train on it need it.
+    """
     def separator(name: str) -> Run:
-        version, robust, _ = RUNS[name]
+        version, robust, _ = table[name]
         model = {"robust": robust}
         if robust in ("truncation", "masking"):
             model["quantile_schedule"] = [[0, 0.7], [max(1, epochs // 2), 0.5]]
         overlay = runner.merge(budget, {"data": {"init_args": {"label_version": version}}, "model": {"init_args": model}})
-        writes = next((v for v, by in MADE_HERE.items() if by == name), None)
-        needs = tuple(by for v, by in MADE_HERE.items() if v == version)
-        return Run(name, CONFIG, overlay, evals=test, refine=writes, needs=needs,
+        writes = next((v for v, by in writers.items() if by == name), None)
+        needs = tuple(by for v, by in writers.items() if v == version)
+        return Run(name, config, overlay, evals=test, refine=writes, needs=needs,
                    labels={"trained_on": version, **({"refined": writes} if writes else {})})
 
-    mixture = Run("mixture", CONFIG, runner.merge(budget, {"model": {"init_args": {"arch": "mixture"}}}), evals=test,
+    mixture = Run("mixture", config, runner.merge(budget, {"model": {"init_args": {"arch": "mixture"}}}), evals=test,
                   fit=False, seeds=1)
-    return [mixture, *(separator(name) for name in RUNS)]
+    return [mixture, *(separator(name) for name in table)]
 
 
 def held_out_catalog(data: Path, train_catalog: Path, quick: bool) -> Path:
@@ -115,8 +125,8 @@ def ensure_versions(catalog: Path, data: Path, seeds: int, quick: bool) -> None:
             raise SystemExit(f"the refine experiment failed (exit status {status})")
 
 
-def tables(rows: list[dict], sources: list[str]) -> str:
-    columns = [Column("trained on", about={n: what for n, (_, _, what) in RUNS.items()} | {"mixture": "nothing"}),
+def tables(rows: list[dict], sources: list[str], table_runs: dict[str, tuple[str, str, str]] = RUNS) -> str:
+    columns = [Column("trained on", about={n: what for n, (_, _, what) in table_runs.items()} | {"mixture": "nothing"}),
                Column("label exact match (train stems)", ("trained_on:exact_match",)),
                Column("its filter: exact match", ("refined:exact_match",)),
                *(Column(f"SDR {s}", (f"test:test/sdr/{s}",), digits=2) for s in sources),
@@ -143,12 +153,12 @@ def song_sdr(out: Path, name: str, seeds: int) -> dict[int, dict[str, float]]:
     return found
 
 
-def differences(out: Path, seeds: int) -> str:
-    """The claims as paired differences of song SDR (same seed, same song), with 95 % bootstrap
-    intervals over songs and seeds."""
+def differences(out: Path, seeds: int, claims: tuple[tuple[str, str], ...] = CLAIMS) -> str:
+    """The claims (pairs of runs) as paired differences of song SDR (same seed, same song), with 95 %
+    bootstrap intervals over songs and seeds."""
     lines = ["| difference | seeds | songs | mean SDR difference [95 % interval], dB |", "|---|---|---|---|"]
-    sdr = {name: song_sdr(out, name, seeds) for name in dict.fromkeys(n for pair in CLAIMS for n in pair)}  # read once
-    for a, b in CLAIMS:
+    sdr = {name: song_sdr(out, name, seeds) for name in dict.fromkeys(n for pair in claims for n in pair)}  # read once
+    for a, b in claims:
         diff = paired(sdr[a], sdr[b])
         songs = len({s for per in diff.values() for s in per})
         lines.append(f"| {a} − {b} | {len(diff)} | {songs} | {interval(*bootstrap_ci(diff))} |")
