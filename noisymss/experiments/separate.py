@@ -2,7 +2,8 @@
 step 4), and on noisy labels with loss truncation (CCOM, SDX'23), on the demo corpus of `make exp-refine`.
 
 Runs (each configs/separator_htdemucs.yaml with the same epochs, examples per epoch and model; only
-the label version, or the loss reduction, differs; noisymss.experiments.runner):
+the label version, or the loss reduction, differs; noisymss.experiments.runner; the `_xumx` rows
+change the model only):
 
     mixture           the baseline: the `mixture` separator untrained (every source = mixture / 4), one seed
     clean             the true labels
@@ -16,6 +17,8 @@ the label version, or the loss reduction, differs; noisymss.experiments.runner):
     ccom_filtered     ccom_s<seed>: CCOM's automatic filter (SDX'23): noisy_truncation's separator hears each
                       training stem alone; a stem keeps its loudest source's label where that source leads every
                       other by 20 dB, else it is left out; retrained on that, with the same truncation
+    clean_xumx, noisy_xumx, self_refined_xumx
+                      the main comparison with X-UMX (configs/separator_xumx.yaml, the same data and budget)
 
 The label versions come from `make exp-refine` (run first, with as many seeds, when they are
 missing). Multi-label stems are excluded from the training pools (the config's `multi_label:
@@ -37,7 +40,7 @@ from noisymss.experiments import refine, runner
 from noisymss.experiments.runner import Eval, Run
 from noisymss.experiments.summary import Column, bootstrap_ci, interval, paired, table
 
-CONFIG = "separator_htdemucs.yaml"
+CONFIG, XUMX_CONFIG = "separator_htdemucs.yaml", "separator_xumx.yaml"
 RUNS = {  # name: (label version, loss reduction, what it is)
     "clean": ("true", "mean", "true labels"),
     "noisy": ("given", "mean", "given (30 % noise)"),
@@ -47,6 +50,11 @@ RUNS = {  # name: (label version, loss reduction, what it is)
     "noisy_masking": ("given", "masking", "given + loss masking"),
     "late_refined": (refine.LATE1, "mean", "late1 (refined by the late epochs together)"),
     "ccom_filtered": ("ccom_s{seed}", "truncation", "filtered by noisy_truncation's separator (CCOM) + truncation"),
+}
+XUMX = {  # the main comparison again with X-UMX (configs/separator_xumx.yaml, the same data and budget)
+    "clean_xumx": ("true", "mean", "true labels (X-UMX)"),
+    "noisy_xumx": ("given", "mean", "given (X-UMX)"),
+    "self_refined_xumx": (refine.ROUND1, "mean", "round1 (X-UMX)"),
 }
 MADE_HERE = {"ccom_s{seed}": "noisy_truncation"}  # versions a run of this experiment writes: {version: run}
 HELD_OUT = dict(songs=10, seconds=20.0, seed=1000, label_noise=0.0)
@@ -59,13 +67,14 @@ def runs(catalog: Path, held_out: Path, epochs: int, quick: bool) -> list[Run]:
                            "data": {"init_args": {"catalog": str(catalog), "demo": None, "num_workers": 0}}},
                           QUICK if quick else {})  # num_workers 0: runs go side by side
     test = (Eval("test", overlay={"data": {"init_args": {"catalog": str(held_out), "label_version": "true"}}}),)
-    return separator_runs(CONFIG, budget, epochs, RUNS, MADE_HERE, test)
+    return (separator_runs(CONFIG, budget, epochs, RUNS, MADE_HERE, test)
+            + separator_runs(XUMX_CONFIG, budget, epochs, XUMX, {}, test, baseline=False))
 
 
 def separator_runs(config: str, budget: dict, epochs: int, table: dict[str, tuple[str, str, str]],
-                   writers: dict[str, str], test: tuple[Eval, ...] = (Eval("test"),)) -> list[Run]:
-    """The untrained `mixture` baseline and one separator run per entry of `table` ({name: (label
-    version, loss reduction, what it is)}), each `config` with the `budget` overlay.
+                   writers: dict[str, str], test: tuple[Eval, ...] = (Eval("test"),), baseline: bool = True) -> list[Run]:
+    """The untrained `mixture` baseline (unless not `baseline`) and one separator run per entry of
+    `table` ({name: (label version, loss reduction, what it is)}), each `config` with the `budget` overlay.
 
     `writers`: {label version: run} for the versions runs of the experiment write; the run of that
     name refines into it (a separator's: CCOM's filter), and the runs that train on it need it.
@@ -83,7 +92,7 @@ def separator_runs(config: str, budget: dict, epochs: int, table: dict[str, tupl
 
     mixture = Run("mixture", config, runner.merge(budget, {"model": {"init_args": {"arch": "mixture"}}}), evals=test,
                   fit=False, seeds=1)
-    return [mixture, *(separator(name) for name in table)]
+    return [mixture] * baseline + [separator(name) for name in table]
 
 
 def held_out_catalog(data: Path, train_catalog: Path, quick: bool) -> Path:
@@ -136,7 +145,8 @@ def tables(rows: list[dict], sources: list[str], table_runs: dict[str, tuple[str
 
 CLAIMS = (("self_refined", "noisy"), ("self_refined", "clean"), ("clean", "noisy"), ("noisy_truncation", "noisy"),
           ("noisy_masking", "noisy"), ("late_refined", "noisy"), ("late_refined", "self_refined"),
-          ("ccom_filtered", "noisy_truncation"), ("ccom_filtered", "noisy"), ("clean_refined", "clean"))
+          ("ccom_filtered", "noisy_truncation"), ("ccom_filtered", "noisy"), ("clean_refined", "clean"),
+          ("self_refined_xumx", "noisy_xumx"), ("self_refined_xumx", "clean_xumx"), ("clean_xumx", "noisy_xumx"))
 
 
 def song_sdr(out: Path, name: str, seeds: int) -> dict[int, dict[str, float]]:
@@ -183,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = runner.select(runs(catalog, held_catalog, 1 if args.quick else args.epochs, args.quick), args.runs, ap)
     rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
     sources = runner.instantiate(["--config", str(runner.CONFIGS / CONFIG)]).datamodule.classes
-    return runner.finish(out, rows, notes, crashed, tables(rows, sources) + "\n\n" + differences(out, runner.seeds(args)))
+    return runner.finish(out, rows, notes, crashed,
+                         tables(rows, sources, RUNS | XUMX) + "\n\n" + differences(out, runner.seeds(args)))
 
 
 if __name__ == "__main__":
