@@ -7,18 +7,11 @@ import pytest
 import torch
 
 from noisymss.callbacks.relabel import RelabelCallback
+from noisymss.experiments.runner import GPU_OVERLAYS
 from noisymss.lightning_cli import build
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RUNS = sorted(p.name for p in CONFIGS.glob("*.yaml"))
-OVERLAYS = {"noisy_student.yaml": "melody.yaml", "supervised.yaml": "melody.yaml",
-            "classifier.yaml": "classifier.yaml", "self_refine.yaml": "classifier.yaml",
-            "separator_htdemucs.yaml": "separator_htdemucs.yaml", "separator_xumx.yaml": "separator_xumx.yaml",
-            "mir1k_noisy_student.yaml": "melody.yaml", "mir1k_separator_xumx.yaml": "separator_xumx.yaml",
-            "musdb_separator_htdemucs.yaml": "separator_htdemucs.yaml", "sdx23_classifier.yaml": "classifier.yaml",
-            "mir1k_supervised.yaml": "melody.yaml", "release_melody.yaml": "melody_small.yaml",
-            "melody_synth_pretrain.yaml": "melody_small.yaml", "mir1k_classifier.yaml": "classifier.yaml",
-            "bach10_classifier.yaml": "classifier.yaml", "bach10_separator_xumx.yaml": "separator_xumx.yaml"}
 MELODY = {"noisy_student.yaml", "supervised.yaml", "mir1k_noisy_student.yaml", "mir1k_supervised.yaml", "release_melody.yaml",
           "melody_synth_pretrain.yaml"}
 # the release and the pretraining train on a synthetic split too, which the test copy of MIR-1K lacks
@@ -45,14 +38,14 @@ def _cli(run: str, catalog: Path, tmp_path: Path, *extra: str):
 
 
 def test_every_run_config_has_a_gpu_overlay():
-    assert set(RUNS) == set(OVERLAYS)
-    assert sorted(p.name for p in (CONFIGS / "gpu").glob("*.yaml")) == sorted(set(OVERLAYS.values()))
+    assert set(RUNS) == set(GPU_OVERLAYS)
+    assert sorted(p.name for p in (CONFIGS / "gpu").glob("*.yaml")) == sorted(set(GPU_OVERLAYS.values()))
 
 
 @pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "gpu-overlay"])
 @pytest.mark.parametrize("run", RUNS)
 def test_config_instantiates_with_linked_values(run, gpu, demo_corpus, melody_corpus, vocal_clips, bach10_stems, tmp_path):
-    extra = ["--config", str(CONFIGS / "gpu" / OVERLAYS[run])] if gpu else []
+    extra = ["--config", str(CONFIGS / "gpu" / GPU_OVERLAYS[run])] if gpu else []
     cli = _cli(run, _catalog(run, demo_corpus, melody_corpus, vocal_clips, bach10_stems), tmp_path, *extra)
     model, data = cli.model, cli.datamodule
     assert type(model).__module__.startswith("noisymss.tasks.") and type(data).__module__.startswith("noisymss.")

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     base = (args.data.parent / f"{args.data.name}_quick" if args.quick else args.data).resolve()  # other settings, other folder
     bach10 = bach10_catalog(args.bach10, out)
-    chosen = runner.select(runs({v: base / v / "catalog.csv" for v in ("mix", "oohs")}, bach10, args.quick), args.runs, ap)
+    chosen = runner.select(runs({v: base / v / "catalog.csv" for v in ("mix", "oohs")}, bach10, args.quick), args, ap)
 
     from noisymss.data.synth.corpus import synthesize
 

@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     bach10 = None
     if (args.shared / "bach10").is_dir() and not args.quick:
         bach10 = one_split_catalog(args.shared / "bach10", "bach10", "test", args.data.resolve() / "bach10.csv")
-    pretrained = runner.fit(pretraining(catalog, args.quick), 0, out).parent / "best.ckpt"
-    chosen = runner.select(runs(catalog, bach10, args.quick, pretrained), args.runs, ap)
+    pre = pretraining(catalog, args.quick)
+    pretrained = runner.fit(runner.on_gpu([pre])[0] if args.gpu else pre, 0, out).parent / "best.ckpt"
+    chosen = runner.select(runs(catalog, bach10, args.quick, pretrained), args, ap)
     rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
     if not args.quick:
         rows += melodia_rows(catalog, bach10)

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     catalog = data(stem_set, args.shared, args.data.resolve(), args.quick)
     epochs = (2, 1) if args.quick else (args.classifier_epochs, args.separator_epochs)
-    chosen = runner.select(runs(stem_set, catalog, *epochs, args.quick), args.runs, ap)
+    chosen = runner.select(runs(stem_set, catalog, *epochs, args.quick), args, ap)
     rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
     sources = runner.instantiate(["--config", str(runner.CONFIGS / stem_set.separator)]).datamodule.classes
     return runner.finish(out, rows, notes, crashed, tables(rows, sources, out, runner.seeds(args)))

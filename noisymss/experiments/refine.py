@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = (args.data.parent / f"{args.data.name}_quick" if args.quick else args.data).resolve()
     catalog = synthesize(data, corpus_settings(args.quick), jobs=os.cpu_count() or 1).path
-    chosen = runner.select(runs(catalog, ROUNDS + 1 if args.quick else args.epochs, args.quick), args.runs, ap)
+    chosen = runner.select(runs(catalog, ROUNDS + 1 if args.quick else args.epochs, args.quick), args, ap)
     rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
     return runner.finish(out, rows, notes, crashed, tables(rows))
 

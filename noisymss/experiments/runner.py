@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -71,6 +71,7 @@ class Run:
         labels: {column: label version} scored against the truth on the training stems.
         fit: False for a baseline: no training; the evals score the model as the config builds it.
         seeds: 1 for a run with nothing random in it; None: the experiment's number of seeds.
+        overlays: more configs in configs/ read right after `config` (e.g. its GPU overlay, `on_gpu`).
     """
 
     name: str
@@ -84,6 +85,25 @@ class Run:
     labels: dict = field(default_factory=dict)
     fit: bool = True
     seeds: int | None = None
+    overlays: tuple[str, ...] = ()
+
+
+# The GPU overlay of every run config (configs/gpu/): the full-size model, more examples, GPU trainer flags.
+GPU_OVERLAYS = {"noisy_student.yaml": "melody.yaml", "supervised.yaml": "melody.yaml",
+                "mir1k_noisy_student.yaml": "melody.yaml", "mir1k_supervised.yaml": "melody.yaml",
+                "release_melody.yaml": "melody_small.yaml", "melody_synth_pretrain.yaml": "melody_small.yaml",
+                "classifier.yaml": "classifier.yaml", "self_refine.yaml": "classifier.yaml",
+                "sdx23_classifier.yaml": "classifier.yaml", "mir1k_classifier.yaml": "classifier.yaml",
+                "bach10_classifier.yaml": "classifier.yaml",
+                "separator_htdemucs.yaml": "separator_htdemucs.yaml", "musdb_separator_htdemucs.yaml": "separator_htdemucs.yaml",
+                "separator_xumx.yaml": "separator_xumx.yaml", "mir1k_separator_xumx.yaml": "separator_xumx.yaml",
+                "bach10_separator_xumx.yaml": "separator_xumx.yaml"}
+
+
+def on_gpu(runs: list[Run]) -> list[Run]:
+    """The runs with their configs' GPU overlays (`--gpu`): the experiment's own overlay (its data,
+    epochs and label versions) still comes after them."""
+    return [replace(r, overlays=(*r.overlays, f"gpu/{GPU_OVERLAYS[r.config]}")) for r in runs]
 
 
 class RunFailed(RuntimeError):
@@ -106,7 +126,8 @@ def config_args(run: Run, seed: int, out: Path) -> list[str]:
     overlay = merge(with_seed(run.overlay, seed), {"seed_everything": seed, "trainer": {"default_root_dir": str(where)},
                                                    "data": {"init_args": {"seed": seed}}})
     path = atomic_write_text(where / "overlay.yaml", yaml.safe_dump(overlay, sort_keys=False))
-    return ["--config", str(CONFIGS / run.config), "--config", str(path), *with_seed(list(run.args), seed)]
+    configs = [a for name in (run.config, *run.overlays) for a in ("--config", str(CONFIGS / name))]
+    return [*configs, "--config", str(path), *with_seed(list(run.args), seed)]
 
 
 def fit(run: Run, seed: int, out: Path) -> Path:
@@ -361,6 +382,8 @@ def parser(prog: str, doc: str, out: str) -> argparse.ArgumentParser:
     ap.add_argument("--jobs", type=int, default=2, help="runs side by side, each one process of one thread (default 2)")
     ap.add_argument("--runs", default="", help="comma-separated runs to do (default all; the runs they need come too)")
     ap.add_argument("--quick", action="store_true", help="tiny corpus and budget: checks the pipeline, not the method")
+    ap.add_argument("--gpu", action="store_true", help="every run with its config's GPU overlay (configs/gpu/): "
+                    "full-size models, more examples per epoch; give the epochs for that size too")
     return ap
 
 
@@ -368,9 +391,10 @@ def seeds(args: argparse.Namespace) -> int:
     return args.seeds or (1 if args.quick else 3)
 
 
-def select(runs: list[Run], names: str, ap: argparse.ArgumentParser) -> list[Run]:
-    """The runs named in `names` (all when empty) and those they need, in experiment order."""
-    wanted = [n for n in names.split(",") if n]
+def select(runs: list[Run], args: argparse.Namespace, ap: argparse.ArgumentParser) -> list[Run]:
+    """The runs named in `args.runs` (all when empty) and those they need, in experiment order; with
+    their GPU overlays under `args.gpu`."""
+    wanted = [n for n in args.runs.split(",") if n]
     unknown = [n for n in wanted if n not in {r.name for r in runs}]
     if unknown:
         ap.error(f"--runs: unknown run(s) {', '.join(unknown)}; choose from {', '.join(r.name for r in runs)}")
@@ -378,7 +402,8 @@ def select(runs: list[Run], names: str, ap: argparse.ArgumentParser) -> list[Run
     for run in reversed(runs):  # needs come earlier in the list
         if run.name in keep:
             keep.update(run.needs)
-    return [r for r in runs if r.name in keep]
+    chosen = [r for r in runs if r.name in keep]
+    return on_gpu(chosen) if getattr(args, "gpu", False) else chosen
 
 
 def finish(out: Path, rows: list[dict], notes: list[str], crashed: bool, markdown: str) -> int:

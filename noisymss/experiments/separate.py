@@ -117,7 +117,7 @@ def _chorale(song: str) -> str:
     return song.split("_", 1)[1]  # songs are named NNNN_<chorale>
 
 
-def ensure_versions(catalog: Path, data: Path, seeds: int, quick: bool) -> None:
+def ensure_versions(catalog: Path, data: Path, seeds: int, quick: bool, gpu: bool = False) -> None:
     """Runs the refine experiment when the catalog lacks a label version a run trains on.
 
     `data` is the folder as given: with `quick` the refine experiment adds its `_quick` itself."""
@@ -129,7 +129,7 @@ def ensure_versions(catalog: Path, data: Path, seeds: int, quick: bool) -> None:
         print(f"label versions {sorted(needed - have)} missing: running the refine experiment first", file=sys.stderr)
         status = refine.main(["--data", str(data), "--seeds", str(seeds),
                               "--out", str(Path("runs") / ("exp_refine_quick" if quick else "exp_refine"))]
-                             + (["--quick"] if quick else []))
+                             + (["--quick"] if quick else []) + (["--gpu"] if gpu else []))
         if status:
             raise SystemExit(f"the refine experiment failed (exit status {status})")
 
@@ -187,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data = (args.data.parent / f"{args.data.name}_quick" if args.quick else args.data).resolve()
     catalog = data / "catalog.csv"
-    ensure_versions(catalog, args.data, runner.seeds(args), args.quick)
+    ensure_versions(catalog, args.data, runner.seeds(args), args.quick, args.gpu)
     held_out = (args.held_out.parent / f"{args.held_out.name}_quick" if args.quick else args.held_out).resolve()
     held_catalog = held_out_catalog(held_out, catalog, args.quick)
-    chosen = runner.select(runs(catalog, held_catalog, 1 if args.quick else args.epochs, args.quick), args.runs, ap)
+    chosen = runner.select(runs(catalog, held_catalog, 1 if args.quick else args.epochs, args.quick), args, ap)
     rows, notes, crashed = runner.run_experiment(chosen, out, runner.seeds(args), args.jobs)
     sources = runner.instantiate(["--config", str(runner.CONFIGS / CONFIG)]).datamodule.classes
     return runner.finish(out, rows, notes, crashed,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
 import lightning as L
 import torch
@@ -18,6 +19,7 @@ from torchmetrics.classification import (MultilabelAveragePrecision, MultilabelE
 
 from noisymss.models.classifier import InstrumentClassifier
 from noisymss.tasks.predict import FilePredictions
+from noisymss.tasks.robust import REDUCTIONS, quantile_at, reduce_loss
 
 SIZES = {"small": InstrumentClassifier.small, "tiny": InstrumentClassifier.tiny}
 
@@ -32,6 +34,12 @@ class ClassifierTask(FilePredictions, L.LightningModule):
         lr, weight_decay: AdamW settings (the paper does not publish its own; 1e-4 suits the full size).
         label_smoothing: BCE targets become y * (1 - s) + s / 2.
         threshold: probability above which a class counts as present in the metrics.
+        robust: how the (B, n_classes) BCE losses of a training batch are reduced: mean (plain) |
+            masking (per class, the examples above its batch quantile are left out: small-loss
+            selection, as co-teaching's, Han et al. 2018, arXiv:1804.06872, so that a mislabelled
+            stem's class is not learnt; the separators' KUIELab masking) | truncation (whole examples).
+        quantile_schedule: [[epoch, keep quantile], ...] of the robust modes, e.g. [[0, 1.0], [3, 0.8]]:
+            all kept while the model learns the clean majority, then the top 20 % left out.
     """
 
     # the validation score that picks checkpoints/best.ckpt (noisymss.trainer): threshold-free
@@ -39,8 +47,12 @@ class ClassifierTask(FilePredictions, L.LightningModule):
 
     def __init__(self, classes: list[str] = ("vocals", "drums", "bass", "other"), size: str = "small",
                  sample_rate: int = 44100, lr: float = 1e-3, weight_decay: float = 0.05, label_smoothing: float = 0.0,
-                 threshold: float = 0.5):
+                 threshold: float = 0.5, robust: str = "mean", quantile_schedule: Sequence[Sequence[float]] = ((0, 1.0),)):
         super().__init__()
+        if robust not in REDUCTIONS:
+            raise ValueError(f"robust '{robust}': choose one of {', '.join(REDUCTIONS)}")
+        for _, q in quantile_schedule:  # a bad schedule fails here, not epochs into training
+            reduce_loss(torch.zeros(2, 2), robust, q)
         if not classes:
             raise ValueError("no classes: the model is built for a fixed list of classes; give them in data.init_args.classes "
                              "(the CLI copies them to the model)")
@@ -77,13 +89,24 @@ class ClassifierTask(FilePredictions, L.LightningModule):
 
     def model_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """The loss of a batch and the logits (B, n_classes) it came from: training, validation and benchmarks."""
+        loss, logits, _ = self._losses(batch, robust=False)
+        return loss, logits
+
+    def _losses(self, batch: dict[str, torch.Tensor], robust: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, logits, (B, n_classes) keep mask): the plain mean, or with `robust` the training reduction."""
         s = self.hparams.label_smoothing
         logits = self(batch["mixture"])
-        return F.binary_cross_entropy_with_logits(logits, batch["label"] * (1 - s) + s / 2), logits
+        losses = F.binary_cross_entropy_with_logits(logits, batch["label"] * (1 - s) + s / 2, reduction="none")
+        if not robust:
+            return losses.mean(), logits, torch.ones_like(losses, dtype=torch.bool)
+        quantile = quantile_at(self.current_epoch, self.hparams.get("quantile_schedule", ((0, 1.0),)))
+        loss, keep = reduce_loss(losses, self.hparams.get("robust", "mean"), quantile)
+        return loss, logits, keep
 
     def training_step(self, batch: dict[str, torch.Tensor], _) -> torch.Tensor:
-        loss, _ = self.model_step(batch)
+        loss, _, keep = self._losses(batch, robust=True)
         self.log("train/loss", loss, prog_bar=True)
+        self.log("train/kept", keep.float().mean())
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], _) -> None:

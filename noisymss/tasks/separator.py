@@ -18,7 +18,8 @@ from torchmetrics import MeanMetric
 
 from noisymss.models.separators import build_separator
 from noisymss.tasks.predict import FilePredictions
-from noisymss.separation.losses import REDUCTIONS, MultiDomainLoss, l1_loss, quantile_at, reduce_loss
+from noisymss.separation.losses import MultiDomainLoss, l1_loss
+from noisymss.tasks.robust import REDUCTIONS, quantile_at, reduce_loss
 
 LOSSES = ("l1", "multi_domain")
 SILENT_RMS = 1e-4  # -80 dBFS: a reference this quiet is an absent source, left out of the SDR means

@@ -118,10 +118,25 @@ def test_evaluations_are_read_from_the_results_file_and_kept(tmp_path, monkeypat
 def test_select_brings_the_runs_a_run_needs():
     runs = [Run("a", "x.yaml"), Run("b", "x.yaml", needs=("a",)), Run("c", "x.yaml", needs=("b",)), Run("d", "x.yaml")]
     ap = runner.parser("p", "doc", "out")
-    assert [r.name for r in runner.select(runs, "c", ap)] == ["a", "b", "c"]
-    assert [r.name for r in runner.select(runs, "", ap)] == ["a", "b", "c", "d"]
+    assert [r.name for r in runner.select(runs, ap.parse_args(["--runs", "c"]), ap)] == ["a", "b", "c"]
+    assert [r.name for r in runner.select(runs, ap.parse_args([]), ap)] == ["a", "b", "c", "d"]
     with pytest.raises(SystemExit):
-        runner.select(runs, "e", ap)
+        runner.select(runs, ap.parse_args(["--runs", "e"]), ap)
+
+
+def test_gpu_runs_read_their_config_s_gpu_overlay_before_the_experiment_s(tmp_path):
+    ap = runner.parser("p", "doc", "out")
+    runs = [Run("c", "classifier.yaml", {"trainer": {"max_epochs": 3}}), Run("s", "bach10_separator_xumx.yaml")]
+    on_gpu = runner.select(runs, ap.parse_args(["--gpu"]), ap)
+    assert [r.overlays for r in on_gpu] == [("gpu/classifier.yaml",), ("gpu/separator_xumx.yaml",)]
+    args = runner.config_args(on_gpu[0], 0, tmp_path)
+    configs = [args[i + 1] for i, a in enumerate(args) if a == "--config"]
+    assert configs == [str(runner.CONFIGS / "classifier.yaml"), str(runner.CONFIGS / "gpu" / "classifier.yaml"),
+                       str(tmp_path / "c-seed0" / "overlay.yaml")]  # the experiment's budget and data come last
+    cli = runner.instantiate([*args, "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+                              "--trainer.precision", "32-true"])  # (this machine may have no GPU)
+    assert cli.trainer.max_epochs == 3 and cli.model.hparams.size == "tiny"  # the GPU size, the experiment's epochs
+    assert runner.select(runs, ap.parse_args([]), ap) == runs  # no overlay without --gpu
 
 
 def test_label_scores_are_refine_reports_of_a_version(timbres):

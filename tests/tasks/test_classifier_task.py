@@ -46,3 +46,23 @@ def test_classes_of_model_and_data_must_match(timbres, tmp_path):
                   default_root_dir=tmp_path).fit(task, _dm(timbres))
     with pytest.raises(ValueError, match="size 'huge'"):
         ClassifierTask(size="huge")
+
+
+def test_masking_leaves_out_each_class_s_largest_losses_in_training_only():
+    torch.manual_seed(0)
+    task = ClassifierTask(classes=["tone", "noise"], sample_rate=SR, robust="masking", quantile_schedule=[[0, 1.0], [2, 0.5]])
+    batch = {"mixture": torch.randn(4, 1, SR), "label": torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])}
+    with torch.no_grad():
+        losses = torch.nn.functional.binary_cross_entropy_with_logits(task(batch["mixture"]), batch["label"], reduction="none")
+    task.trainer = type("T", (), {"current_epoch": 2})  # past the schedule's step: keep the lower half per class
+    loss, _, keep = task._losses(batch, robust=True)
+    assert keep.tolist() == (losses <= losses.median(dim=0, keepdim=True).values).tolist()
+    assert keep.sum(dim=0).tolist() == [2, 2] and loss.item() == pytest.approx(losses[keep].mean().item(), rel=1e-5)
+    plain, _ = task.model_step(batch)  # validation and test: every cell counts
+    assert plain.item() == pytest.approx(losses.mean().item(), rel=1e-5)
+    task.trainer = type("T", (), {"current_epoch": 1})  # before the step: everything kept
+    assert task._losses(batch, robust=True)[2].all()
+    with pytest.raises(ValueError, match="robust 'median'"):
+        ClassifierTask(classes=["tone", "noise"], sample_rate=SR, robust="median")
+    with pytest.raises(ValueError, match="quantile"):
+        ClassifierTask(classes=["tone", "noise"], sample_rate=SR, robust="masking", quantile_schedule=[[0, 0.0]])
