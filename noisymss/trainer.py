@@ -205,6 +205,7 @@ class Trainer(L.Trainer):
         split: str | None = None,
         batch_size: int = 16,
         margin_db: float = 20.0,
+        calibrate: str | None = None,
     ) -> list[dict] | None:
         """Relabels every stem of the data's catalog with a trained classifier, as a new label version;
         or filters them with a trained separator (CCOM's automatic filter, SDX'23: each stem alone
@@ -228,6 +229,9 @@ class Trainer(L.Trainer):
             split: relabel only this split's stems (default: all).
             batch_size: windows per forward pass.
             margin_db: the separator filter's margin (CCOM: 20 dB).
+            calibrate: a split with trustworthy labels (the data's `eval_label_version`, e.g. the truth
+                of a clean validation split): its stems are scored too, and each class's threshold is
+                the one with the best F1 on them (`threshold` is then unused); those stems keep their labels.
 
         Returns:
             the report rows (per class, then 'all') on rank 0; None on other ranks.
@@ -246,11 +250,16 @@ class Trainer(L.Trainer):
         if split is not None and split not in splits:
             raise ValueError(f"--split {split}: no stems in that split of {catalog.path}; choose one of {', '.join(splits)}")
         check_thresholds(threshold, classes)
+        if calibrate is not None and calibrate not in splits:
+            raise ValueError(f"--calibrate {calibrate}: no stems in that split of {catalog.path}; choose one of {', '.join(splits)}")
+        if calibrate is not None and calibrate == split:
+            raise ValueError(f"--calibrate {calibrate}: the thresholds must come from other stems than those relabelled "
+                             "(--split); give a validation split")
         recipe = datamodule.recipe
         window = window or recipe.segment
         settings = RefineSettings(sample_rate=recipe.sample_rate, channels=recipe.channels, window=window,
                                   hop=hop or window / 2, silence_db=silence_db, aggregate=aggregate, threshold=threshold,
-                                  batch_size=batch_size, margin_db=margin_db)
+                                  batch_size=batch_size, margin_db=margin_db, calibrate=calibrate)
         if check_version(catalog, version, {"checkpoint": str(ckpt_path)}, settings, classes, split):
             print(f"label version '{version}' was written by this same refine (same checkpoint, settings and split); "
                   "its report is made again from the kept scores")
@@ -279,14 +288,18 @@ class Trainer(L.Trainer):
         model = model.to(self.strategy.root_device).eval()
         catalog = datamodule.catalog
         scorer = separator_levels if hasattr(model, "sources") else score_stem
+        trusted = catalog.labels(getattr(datamodule, "eval_label_version", None) or datamodule.label_version) \
+            if settings.calibrate else None
         labels, scores = refine_catalog(model, catalog, classes, settings, version, {"checkpoint": ckpt_path}, split=split,
                                         device=self.strategy.root_device, progress=self.is_global_zero,
-                                        write=self.is_global_zero, scorer=scorer)
+                                        write=self.is_global_zero, scorer=scorer, trusted=trusted)
         if not self.is_global_zero:
             return None
         rows = refine_report(catalog, classes, labels, scores)
         flips = flip_table(catalog.labels(), labels, sorted(scores))
-        print(f"wrote label version '{version}' beside {catalog.path} (with {version}.probs.csv and {version}.flips.csv)\n"
+        chosen = catalog.provenance(version).get("thresholds") if settings.calibrate else None
+        print((f"thresholds chosen on split '{settings.calibrate}': {chosen}\n" if chosen else "") +
+              f"wrote label version '{version}' beside {catalog.path} (with {version}.probs.csv and {version}.flips.csv)\n"
               f"{format_report(rows)}\n\nstems from given -> refined labels\n{format_report(flips)}")
         report = catalog.versions_dir / f"{version}.report.csv"
         atomic_write_records(report, rows)

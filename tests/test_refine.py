@@ -175,3 +175,39 @@ def test_several_models_score_a_stem_with_their_mean_probability(timbres):
     alone = [score_stem(Scaled(k), path, SETTINGS).probs for k in (0.1, 0.5)]
     together = score_stem(ProbabilityMean([Scaled(0.1), Scaled(0.5)]), path, SETTINGS).probs
     assert together == pytest.approx([(a + b) / 2 for a, b in zip(*alone)], abs=1e-5)
+
+
+class BiasedScorer(torch.nn.Module):
+    """PeakinessScorer with the tone probability squeezed into [0.6, 1]: noise stems get ~0.62 'tone',
+    as a classifier trained on labels that often call noise 'tone' would; 0.5 labels them tone+noise."""
+
+    def forward(self, audio):
+        logits = PeakinessScorer()(audio)
+        tone = 0.6 + 0.4 * logits[:, 0].sigmoid()
+        return torch.stack([torch.logit(tone), logits[:, 1]], dim=-1)
+
+
+def test_thresholds_calibrated_on_a_trusted_split_undo_a_classifier_s_bias(timbres, tmp_path):
+    from noisymss.refine import calibrated_thresholds
+
+    cat = _copy(timbres, tmp_path)
+    classes = ["tone", "noise"]
+    plain, _ = refine_catalog(BiasedScorer(), cat, classes, SETTINGS, None, {}, progress=False)
+    assert plain["s3/noise"] == ("tone", "noise")  # a fixed 0.5 adds 'tone' to every noise stem
+    calibrated = RefineSettings(sample_rate=16000, channels=1, window=1.0, hop=0.5, calibrate="valid")
+    truth = cat.labels("true")
+    labels, scores = refine_catalog(BiasedScorer(), cat, classes, calibrated, "cal", {"checkpoint": "fake"}, progress=False,
+                                    trusted=truth)
+    train = [e for e in cat.stems("train")]
+    assert all(labels[e.id] == e.true_labels for e in train)  # the mislabelled s1 fixed, no tone added to noise
+    assert set(scores) == {e.id for e in train}  # the validation stems chose the thresholds and keep their labels
+    assert all(labels[e.id] == cat.labels()[e.id] for e in cat.stems("valid"))
+    chosen = Catalog.load(tmp_path / "catalog.csv").provenance("cal")["thresholds"]
+    valid_noise_tone = max(score_stem(BiasedScorer(), cat.resolve(e.path), SETTINGS).probs[0] for e in cat.stems("valid")
+                           if e.true_labels == ("noise",))
+    assert valid_noise_tone < chosen["tone"] <= valid_noise_tone + 0.05  # the grid value nearest 0.5 that separates
+    assert chosen["noise"] == 0.5  # already separating at 0.5: the tie goes to 0.5
+    with pytest.raises(ValueError, match="trusted labels"):
+        refine_catalog(BiasedScorer(), cat, classes, calibrated, None, {}, progress=False)
+    # a class without a positive among the trusted stems keeps 0.5
+    assert calibrated_thresholds(scores, {k: ("noise",) for k in scores}, classes)["tone"] == 0.5

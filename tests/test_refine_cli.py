@@ -176,3 +176,20 @@ def test_refine_with_a_separator_checkpoint_filters(trained, tmp_path):
     other = checkpoint(task(["noise", "tone"]), tmp_path / "other.ckpt")
     with pytest.raises(ValueError, match="its sources \\['noise', 'tone'\\] differ"):
         Trainer(accelerator="cpu", logger=False).refine(task(["tone", "noise"]), dm(), ckpt_path=other, version="x")
+
+
+def test_refine_calibrated_on_the_validation_split(trained):
+    root, config, ckpt = trained
+    base = ["refine", "--config", str(config), "--ckpt_path", str(ckpt)]
+    res = _noisymss(*base, "--version", "cal", "--calibrate", "valid", "--split", "train", cwd=root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "thresholds chosen on split 'valid': {'tone': " in res.stdout
+    record = json.loads((root / "data" / "catalog.labels" / "cal.json").read_text())
+    assert set(record["thresholds"]) == {"tone", "noise"} and record["settings"]["calibrate"] == "valid"
+    given, cal = _labels(root / "data" / "catalog.csv"), _labels(root / "data" / "catalog.labels" / "cal.csv")
+    valid = {r["id"] for r in csv.DictReader(open(root / "data" / "catalog.csv")) if r["split"] == "valid"}
+    assert valid and all(cal[k] == given[k] for k in valid)  # the stems that chose the thresholds keep their labels
+    for args, message in [(["--calibrate", "nope"], "--calibrate nope: no stems in that split"),
+                          (["--calibrate", "train", "--split", "train"], "other stems than those relabelled")]:
+        res = _noisymss(*base, "--version", "bad", *args, cwd=root)
+        assert res.returncode != 0 and message in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]

@@ -15,7 +15,8 @@ Runs (classifiers: configs/<set>_classifier.yaml; separators: configs/<set>_sepa
 within each kind, the same epochs, examples per epoch and model):
 
     clf_noisy      classifier on the given (noisy) labels; its last half of epochs together refine
-                   the stems (a temporal ensemble: their mean probability) -> label version refined_s<seed>
+                   the training stems (a temporal ensemble: their mean probability), each class's
+                   threshold chosen on the validation stems (`--calibrate valid`) -> refined_s<seed>
     clf_clean      classifier on the true labels
     clf_refined    classifier on refined_s<seed> (the paper's claim: about as good as clf_clean)
     mixture        separator baseline: untrained `mixture` (every source = the mixture / sources)
@@ -47,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SPLIT = "train=0.6,valid=0.1,test=0.3"
 NOISE = ["--rate", "0.3", "--kinds", "swap,merge,bleed", "--seed", "0"]
 REFINED, CCOM = "refined_s{seed}", "ccom_s{seed}"
+# the training stems relabelled, each class's threshold chosen on the (clean) validation stems
+REFINE_ARGS = ("--split", "train", "--calibrate", "valid")
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ def runs(stem_set: StemSet, catalog: Path, classifier_epochs: int, separator_epo
         writes = next((v for v, by in WRITERS.items() if by == name), None)
         if writes:  # keep every epoch: the refine averages the last half
             overlay = runner.merge(overlay, {"trainer": {"keep_epochs": True}})
-        return Run(name, stem_set.classifier, overlay, refine=writes, needs=needs,
-                   refine_epochs=(classifier_epochs // 2, classifier_epochs) if writes else None,
+        return Run(name, stem_set.classifier, overlay, refine=writes, refine_args=REFINE_ARGS if writes else (),
+                   needs=needs, refine_epochs=(classifier_epochs // 2, classifier_epochs) if writes else None,
                    labels={"trained_on": trains_on, **({"refined": writes} if writes else {})})
 
     classifiers = [classifier("clf_noisy", "given"), classifier("clf_clean", "true"),

@@ -65,6 +65,7 @@ class Run:
             "basic") (the last callback of the config's list); "{seed}" as in `overlay`.
         evals: what scores the run; each `noisymss <verb>` of its last checkpoint.
         refine: a label version `noisymss refine` of the last checkpoint writes ("{seed}" as above).
+        refine_args: more `noisymss refine` arguments, e.g. ("--calibrate", "valid").
         refine_epochs: (a, b): the refine averages the checkpoints of epochs a..b-1 instead (a
             temporal ensemble; the run's overlay must keep every epoch: trainer.keep_epochs).
         needs: runs of the same seed that must finish first (e.g. the one whose refine it trains on).
@@ -80,6 +81,7 @@ class Run:
     args: tuple[str, ...] = ()
     evals: tuple[Eval, ...] = (Eval("test"),)
     refine: str | None = None
+    refine_args: tuple[str, ...] = ()
     refine_epochs: tuple[int, int] | None = None
     needs: tuple[str, ...] = ()
     labels: dict = field(default_factory=dict)
@@ -175,7 +177,7 @@ def refine(run: Run, seed: int, out: Path, ckpt: Path) -> None:
     checkpoints = str(ckpt)
     if run.refine_epochs:  # the fit kept every epoch beside last.ckpt, as epoch=<e>-step=<n>.ckpt
         checkpoints = json.dumps([str(ckpt.parent / f"epoch={e}-*.ckpt") for e in range(*run.refine_epochs)])
-    noisymss(["refine", *config_args(run, seed, out), "--ckpt_path", checkpoints, "--version", version],
+    noisymss(["refine", *config_args(run, seed, out), "--ckpt_path", checkpoints, "--version", version, *run.refine_args],
              where / "refine.log")
     atomic_write_text(done, f"{version}\n")
 

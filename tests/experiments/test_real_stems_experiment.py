@@ -35,6 +35,7 @@ def test_runs_share_one_budget_per_kind_and_differ_in_labels_or_reduction(name, 
     by_name = {r.name: r for r in runs}
     # self-refining: the noisy classifier's last half of epochs together write the refined version
     assert (by_name["clf_noisy"].refine, by_name["clf_noisy"].refine_epochs) == ("refined_s{seed}", (8, 16))
+    assert by_name["clf_noisy"].refine_args == ("--split", "train", "--calibrate", "valid")  # thresholds from clean stems
     assert by_name["noisy_truncation"].refine == "ccom_s{seed}"  # CCOM's filter
     assert {n: r.needs for n, r in by_name.items() if r.needs} == {
         "clf_refined": ("clf_noisy",), "self_refined": ("clf_noisy",), "refined_truncation": ("clf_noisy",),
